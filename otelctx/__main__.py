@@ -1,0 +1,3 @@
+from otelctx.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,52 @@
+"""Probes and metrics: ``/live``, ``/ready``, ``/metrics/prometheus`` (all public)."""
+
+from __future__ import annotations
+
+import trio
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from quart import Blueprint, Response
+
+from otelctx.api.context import deps, json_response
+from otelctx.storage.base import StorageError
+
+blueprint = Blueprint("probes", __name__)
+
+_PING_TIMEOUT_S = 2.0
+
+
+@blueprint.get("/live")
+async def live() -> Response:
+    return json_response({"status": "alive"})
+
+
+@blueprint.get("/ready")
+async def ready() -> Response:
+    """200 only when every supervised service has started and the database answers."""
+    d = deps()
+    database = "ok"
+    with trio.move_on_after(_PING_TIMEOUT_S) as scope:
+        try:
+            await d.storage.ping()
+        except StorageError as exc:
+            database = f"unavailable: {exc}"
+    if scope.cancelled_caught:
+        database = "unavailable: ping timed out"
+    if database == "ok" and d.writer.last_commit_failed:
+        database = "unavailable: last commit failed"
+    d.metrics.db_up.labels(driver=d.storage.driver).set(1 if database == "ok" else 0)
+    services = {name: name in d.readiness.started for name in sorted(d.readiness.expected)}
+    is_ready = d.readiness.all_started and database == "ok"
+    payload = {
+        "ready": is_ready,
+        "database": database,
+        "services": services,
+        "stopping": d.readiness.stopping,
+        "ingest_queue_fullness": round(d.ingest.admission.fullness, 4),
+    }
+    return json_response(payload, 200 if is_ready else 503)
+
+
+@blueprint.get("/metrics/prometheus")
+async def prometheus() -> Response:
+    d = deps()
+    return Response(generate_latest(d.metrics.registry), 200, content_type=CONTENT_TYPE_LATEST)

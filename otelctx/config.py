@@ -1,0 +1,490 @@
+"""Settings: every environment variable otelctx reads, parsed and validated in one place.
+
+This module is the only reader of configuration. It is pure (stdlib only) and never touches
+``os.environ`` itself: callers pass a mapping, so tests and ``otelctx check-config`` see exactly
+what ``serve`` would.
+
+Contract of :func:`load`:
+
+- Variable names are the original OtelContext ones, plus new ones where needed.
+- An unset variable, or one that is empty or only whitespace, takes its default. Values are
+  trimmed of surrounding whitespace before parsing (a ``.env`` file or a mounted secret often
+  carries a trailing space or newline).
+- Every other value must be valid. Unlike the original, a bad value is never replaced by the
+  default: :func:`load` raises :class:`ConfigError` for the first bad value, checking the
+  variables in the order of ``_VARS`` and then the cross-variable rules. ``str(error)`` is one
+  line naming the variable, the offending value (secrets masked) and what is allowed; the CLI
+  prints it and exits with status 2.
+
+Secrets (``DB_DSN`` passwords, ``API_KEY``) never appear in error messages, in
+:func:`describe`, or in ``repr(Settings)``.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+__all__ = [
+    "ConfigError",
+    "Settings",
+    "describe",
+    "load",
+    "parse_duration",
+    "scrub_dsn",
+    "startup_warnings",
+]
+
+_MIB = 1024 * 1024
+_REDACTED = "REDACTED"
+_MASKED_KEY = "********"
+
+
+class ConfigError(Exception):
+    """An environment variable has a bad value; ``str(error)`` is a one-line message for users."""
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    """The resolved configuration. ``Settings()`` is a valid development configuration."""
+
+    app_env: str = "development"
+    allow_sqlite_prod: bool = False
+    log_level: str = "INFO"
+    listen_host: str = "0.0.0.0"
+    http_port: int = 8080
+    grpc_port: int = 4317
+    db_driver: str = "sqlite"
+    # repr=False: a logged or printed Settings must not carry the DSN password or the API key.
+    db_dsn: str = field(default="data/otelcontext.db", repr=False)
+    api_key: str = field(default="", repr=False)
+    hot_retention_days: int = 7
+    ingest_min_severity: int = 9
+    ingest_allowed_services: frozenset[str] = frozenset()
+    ingest_excluded_services: frozenset[str] = frozenset()
+    default_tenant: str = "default"
+    trust_resource_tenant: bool = False
+    metric_max_cardinality: int = 10_000
+    grpc_max_recv_mb: int = 16
+    grpc_max_concurrent_streams: int = 1000
+    http_max_body_mb: int = 16
+    ingest_queue_max_items: int = 200_000
+    ingest_queue_max_mb: int = 256
+    writer_max_batch_items: int = 20_000
+    shutdown_timeout: float = 15.0
+
+    @property
+    def is_production(self) -> bool:
+        return self.app_env == "production"
+
+    @property
+    def grpc_max_recv_bytes(self) -> int:
+        return self.grpc_max_recv_mb * _MIB
+
+    @property
+    def http_max_body_bytes(self) -> int:
+        return self.http_max_body_mb * _MIB
+
+    @property
+    def ingest_queue_max_bytes(self) -> int:
+        return self.ingest_queue_max_mb * _MIB
+
+
+# ---------------------------------------------------------------------------------------------
+# Durations
+
+
+_DURATION_UNITS: dict[str, Decimal] = {
+    "ns": Decimal("1e-9"),
+    "us": Decimal("1e-6"),
+    "\u00b5s": Decimal("1e-6"),  # MICRO SIGN, as Go accepts
+    "\u03bcs": Decimal("1e-6"),  # GREEK SMALL LETTER MU, as Go accepts
+    "ms": Decimal("1e-3"),
+    "s": Decimal(1),
+    "m": Decimal(60),
+    "h": Decimal(3600),
+}
+_NUMBER = r"(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)"
+# Longer units first so that "ms" is never read as "m" followed by garbage.
+_UNIT = "|".join(sorted(map(re.escape, _DURATION_UNITS), key=len, reverse=True))
+_DURATION_PART = re.compile(rf"({_NUMBER})({_UNIT})")
+_DURATION_FULL = re.compile(rf"(?:{_NUMBER}(?:{_UNIT}))+")
+_BARE_NUMBER = re.compile(_NUMBER)
+
+
+def parse_duration(text: str) -> float:
+    """Parse a Go-style duration into seconds.
+
+    Accepts ``"500ms"``, ``"10s"``, ``"5m"``, ``"1h30m"``, ``"1.5h"`` (units ns, us, µs, ms, s,
+    m, h; case-sensitive; no spaces between parts) and a bare non-negative number meaning
+    seconds (``"10"``, ``"0.5"``). Surrounding whitespace is ignored.
+
+    Raises ``ValueError`` for anything else: signs (negative durations make no sense for any
+    setting), exponents, unknown units, an empty string, or a result too large for a float.
+    """
+    stripped = text.strip()
+    if _BARE_NUMBER.fullmatch(stripped):
+        total = Decimal(stripped)
+    elif _DURATION_FULL.fullmatch(stripped):
+        total = sum(
+            (Decimal(m[1]) * _DURATION_UNITS[m[2]] for m in _DURATION_PART.finditer(stripped)),
+            Decimal(0),
+        )
+    else:
+        raise ValueError(f"invalid duration {text!r}: expected e.g. 500ms, 15s, 1m30s or 1.5h")
+    seconds = float(total)  # saturates to inf rather than raising
+    if seconds == float("inf"):
+        raise ValueError(f"duration {text!r} is too large")
+    return seconds
+
+
+def _format_seconds(seconds: float) -> str:
+    # A form parse_duration reads back to the same float.
+    return f"{int(seconds)}s" if seconds.is_integer() else f"{seconds!r}s"
+
+
+# ---------------------------------------------------------------------------------------------
+# DSN scrubbing
+
+# libpq key=value form (and ODBC-style Pwd=): the value is a single-quoted string with
+# backslash escapes, or runs to the next whitespace.
+_KV_PASSWORD = re.compile(
+    r"""(?i)\b((?:ssl)?password|pwd)(\s*=\s*)('(?:[^'\\]|\\.)*'?|\S*)""",
+)
+# URL query parameters (postgres://h/db?password=x&sslmode=require): the value ends at & or #
+# (not at ';', which an unencoded password may contain).
+_QUERY_PASSWORD = re.compile(r"(?i)([?&;](?:(?:ssl)?password|pwd)=)[^&#]*")
+
+
+def _scrub_userinfo(text: str) -> str:
+    """Mask the password in ``user:password@host...`` (the part after ``scheme://``, or a Go
+    MySQL DSN ``user:password@tcp(host:3306)/db``)."""
+    # Split at the LAST '@': a password may hold an unencoded '@', '/', '?' or '#', so any
+    # earlier cut could print part of it. An '@' in the path or query makes this hide the host
+    # too, which is the safe way to be wrong.
+    userinfo, at, host = text.rpartition("@")
+    user, colon, _password = userinfo.partition(":")
+    if not at or not colon:
+        return text
+    return f"{user}:{_REDACTED}@{host}"
+
+
+def scrub_dsn(dsn: str) -> str:
+    """Return ``dsn`` with every password replaced by ``REDACTED``; everything else is kept.
+
+    Handles URL form (``postgres://user:pass@host/db``, and ``?password=`` query parameters),
+    libpq key=value form (``host=h password=secret dbname=x``, quoted values too) and the Go
+    MySQL form (``user:pass@tcp(host:3306)/db``). When the shape is ambiguous it masks too much
+    rather than too little. Meant for every message that could show a DSN.
+    """
+    scheme, sep, rest = dsn.partition("://")
+    if sep:
+        rest = _QUERY_PASSWORD.sub(rf"\g<1>{_REDACTED}", _scrub_userinfo(rest))
+        return f"{scheme}{sep}{rest}"
+    masked = _KV_PASSWORD.sub(rf"\g<1>\g<2>{_REDACTED}", dsn)
+    return _scrub_userinfo(masked) if "@" in masked else masked
+
+
+# ---------------------------------------------------------------------------------------------
+# Value parsers. Each takes the trimmed, non-empty text and returns the field value, or raises
+# _Invalid(problem, allowed); load() turns that into "<VAR>=<value> <problem>: <allowed>".
+
+
+class _Invalid(Exception):
+    def __init__(self, problem: str, allowed: str) -> None:
+        super().__init__(problem, allowed)
+        self.problem = problem
+        self.allowed = allowed
+
+
+Parser = Callable[[str], Any]
+
+_INTEGER = re.compile(r"-?[0-9]+")  # ASCII digits only: int() would also take "1_000", "٣", " +5"
+
+
+def _integer(low: int, high: int) -> Parser:
+    allowed = f"must be an integer in {low}..{high}"
+
+    def parse(text: str) -> int:
+        if not _INTEGER.fullmatch(text):
+            raise _Invalid("is not an integer", allowed)
+        value = int(text)
+        if not low <= value <= high:
+            raise _Invalid("is out of range", allowed)
+        return value
+
+    return parse
+
+
+_TRUE = frozenset({"1", "true", "yes", "on"})
+_FALSE = frozenset({"0", "false", "no", "off"})
+
+
+def _boolean(text: str) -> bool:
+    lowered = text.lower()
+    if lowered in _TRUE:
+        return True
+    if lowered in _FALSE:
+        return False
+    raise _Invalid("is not a boolean", "must be one of 1|true|yes|on|0|false|no|off")
+
+
+def _choice(aliases: Mapping[str, str], *, upper: bool = False) -> Parser:
+    """Case-insensitive choice among the keys of ``aliases``; returns the canonical value."""
+    shown = "|".join(name.upper() if upper else name for name in aliases)
+    allowed = f"must be one of {shown} (any case)"
+
+    def parse(text: str) -> str:
+        try:
+            return aliases[text.lower()]
+        except KeyError:
+            raise _Invalid("is not a valid choice", allowed) from None
+
+    return parse
+
+
+def _has_control(text: str) -> bool:
+    return any(
+        ord(c) < 32 or ord(c) == 127 or unicodedata.category(c) in ("Cc", "Cf") for c in text
+    )
+
+
+def _app_env(text: str) -> str:
+    return text.lower()
+
+
+def _host(text: str) -> str:
+    if _has_control(text) or any(c.isspace() for c in text):
+        raise _Invalid("is not a host", "must be a host name or IP address, without spaces")
+    return text
+
+
+_TENANT_MAX = 128
+_TENANT_RULE = f"must be 1..{_TENANT_MAX} characters with no control characters"
+
+
+def _tenant(text: str) -> str:
+    if len(text) > _TENANT_MAX:
+        raise _Invalid("is too long", _TENANT_RULE)
+    if _has_control(text):
+        raise _Invalid("contains a control character", _TENANT_RULE)
+    return text
+
+
+def _opaque(text: str) -> str:
+    # A control character in a DSN or key is a copy/paste or secret-mount accident; it would
+    # only surface later as a baffling connection or auth failure.
+    if _has_control(text):
+        raise _Invalid("contains a control character", "must be printable text")
+    return text
+
+
+def _csv(text: str) -> frozenset[str]:
+    return frozenset(item for item in (part.strip() for part in text.split(",")) if item)
+
+
+# OTLP SeverityNumber at the start of each named range (TRACE = 1..4, DEBUG = 5..8, ...).
+_SEVERITY_NUMBERS: dict[str, int] = {
+    "TRACE": 1,
+    "DEBUG": 5,
+    "INFO": 9,
+    "WARN": 13,
+    "WARNING": 13,
+    "ERROR": 17,
+    "FATAL": 21,
+}
+_SEVERITY_NAMES = {number: name for name, number in reversed(_SEVERITY_NUMBERS.items())}
+_SEVERITY_ALLOWED = (
+    f"must be one of {'|'.join(_SEVERITY_NUMBERS)} (any case) or an integer in 1..24"
+)
+
+
+def _severity(text: str) -> int:
+    named = _SEVERITY_NUMBERS.get(text.upper())
+    if named is not None:
+        return named
+    if not _INTEGER.fullmatch(text):
+        raise _Invalid("is not a severity", _SEVERITY_ALLOWED)
+    number = int(text)
+    if not 1 <= number <= 24:
+        raise _Invalid("is out of range", _SEVERITY_ALLOWED)
+    return number
+
+
+def _duration(low: float, high: float) -> Parser:
+    allowed = (
+        f"must be a duration in {_format_seconds(low)}..{_format_seconds(high)}"
+        " (e.g. 500ms, 15s, 1m30s; a bare number means seconds)"
+    )
+
+    def parse(text: str) -> float:
+        try:
+            seconds = parse_duration(text)
+        except ValueError:
+            raise _Invalid("is not a duration", allowed) from None
+        if not low <= seconds <= high:
+            raise _Invalid("is out of range", allowed)
+        return seconds
+
+    return parse
+
+
+# ---------------------------------------------------------------------------------------------
+# Display
+
+
+def _show_plain(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, frozenset):
+        return ",".join(sorted(value))
+    if isinstance(value, float):
+        return _format_seconds(value)
+    return str(value)
+
+
+def _show_severity(value: Any) -> str:
+    return _SEVERITY_NAMES.get(value, str(value))
+
+
+def _mask_key(value: Any) -> str:
+    return _MASKED_KEY if value else ""
+
+
+def _quote(text: str) -> str:
+    """The raw value as it goes into an error: repr() keeps it on one line; long ones are cut."""
+    if len(text) > 40:
+        return f"{text[:40]!r}... ({len(text)} characters)"
+    return repr(text)
+
+
+# ---------------------------------------------------------------------------------------------
+# The table
+
+
+@dataclass(frozen=True, slots=True)
+class _Var:
+    env: str
+    attr: str
+    parse: Parser
+    show: Callable[[Any], str] = _show_plain
+    # How the raw text appears in an error message; secrets are masked.
+    echo: Callable[[str], str] = _quote
+
+
+_VARS: tuple[_Var, ...] = (
+    _Var("APP_ENV", "app_env", _app_env),
+    _Var("OTELCONTEXT_ALLOW_SQLITE_PROD", "allow_sqlite_prod", _boolean),
+    _Var(
+        "LOG_LEVEL",
+        "log_level",
+        _choice(
+            {"debug": "DEBUG", "info": "INFO", "warn": "WARN", "warning": "WARN", "error": "ERROR"},
+            upper=True,
+        ),
+    ),
+    _Var("LISTEN_HOST", "listen_host", _host),
+    _Var("HTTP_PORT", "http_port", _integer(1, 65535)),
+    _Var("GRPC_PORT", "grpc_port", _integer(1, 65535)),
+    _Var(
+        "DB_DRIVER",
+        "db_driver",
+        _choice(
+            {
+                "sqlite": "sqlite",
+                "postgres": "postgres",
+                "postgresql": "postgres",
+                "mysql": "mysql",
+                "mariadb": "mysql",
+            },
+        ),
+    ),
+    _Var("DB_DSN", "db_dsn", _opaque, show=scrub_dsn, echo=lambda text: _quote(scrub_dsn(text))),
+    _Var("API_KEY", "api_key", _opaque, show=_mask_key, echo=lambda _text: _MASKED_KEY),
+    _Var("HOT_RETENTION_DAYS", "hot_retention_days", _integer(1, 36_500)),
+    _Var("INGEST_MIN_SEVERITY", "ingest_min_severity", _severity, show=_show_severity),
+    _Var("INGEST_ALLOWED_SERVICES", "ingest_allowed_services", _csv),
+    _Var("INGEST_EXCLUDED_SERVICES", "ingest_excluded_services", _csv),
+    _Var("DEFAULT_TENANT", "default_tenant", _tenant),
+    _Var("OTLP_TRUST_RESOURCE_TENANT", "trust_resource_tenant", _boolean),
+    _Var("METRIC_MAX_CARDINALITY", "metric_max_cardinality", _integer(0, 10_000_000)),
+    _Var("GRPC_MAX_RECV_MB", "grpc_max_recv_mb", _integer(1, 256)),
+    _Var("GRPC_MAX_CONCURRENT_STREAMS", "grpc_max_concurrent_streams", _integer(1, 1_000_000)),
+    _Var("OTLP_HTTP_MAX_BODY_MB", "http_max_body_mb", _integer(1, 256)),
+    _Var("INGEST_QUEUE_MAX_ITEMS", "ingest_queue_max_items", _integer(1000, 10_000_000)),
+    _Var("INGEST_QUEUE_MAX_MB", "ingest_queue_max_mb", _integer(1, 16_384)),
+    _Var("WRITER_MAX_BATCH_ITEMS", "writer_max_batch_items", _integer(100, 1_000_000)),
+    _Var("SHUTDOWN_TIMEOUT", "shutdown_timeout", _duration(1.0, 3600.0)),
+)
+
+_DRIVERS_NEEDING_DSN = frozenset({"postgres", "mysql"})
+
+
+def load(environ: Mapping[str, str]) -> Settings:
+    """Build :class:`Settings` from ``environ`` (typically ``os.environ``; never read here).
+
+    Raises :class:`ConfigError` for the first bad value, in a fixed order: each variable in
+    table order, then the cross-variable rules (``DB_DSN`` required for postgres/mysql; SQLite
+    refused in production unless ``OTELCONTEXT_ALLOW_SQLITE_PROD`` is true).
+    """
+    values: dict[str, Any] = {}
+    for var in _VARS:
+        text = environ.get(var.env, "").strip()
+        if not text:
+            continue
+        try:
+            values[var.attr] = var.parse(text)
+        except _Invalid as bad:
+            raise ConfigError(
+                f"{var.env}={var.echo(text)} {bad.problem}: {bad.allowed}",
+            ) from None
+    settings = Settings(**values)
+
+    if settings.db_driver in _DRIVERS_NEEDING_DSN and "db_dsn" not in values:
+        raise ConfigError(
+            f"DB_DSN is required when DB_DRIVER={settings.db_driver}: "
+            f"set it to the database's connection URL, e.g. "
+            f"{settings.db_driver}://user:password@host/otelcontext",
+        )
+    if settings.is_production and settings.db_driver == "sqlite" and not settings.allow_sqlite_prod:
+        raise ConfigError(
+            "DB_DRIVER=sqlite is refused when APP_ENV=production: SQLite handles a handful of "
+            "services; use DB_DRIVER=postgres, or set OTELCONTEXT_ALLOW_SQLITE_PROD=true to "
+            "accept the risk",
+        )
+    return settings
+
+
+def describe(settings: Settings) -> list[tuple[str, str]]:
+    """``(ENV_VAR_NAME, display value)`` for every setting, in table order, secrets masked.
+
+    The display values (secrets aside) read back through :func:`load` to the same settings.
+    """
+    return [(var.env, var.show(getattr(settings, var.attr))) for var in _VARS]
+
+
+def startup_warnings(settings: Settings) -> list[str]:
+    """One-line warnings worth logging at start for a configuration that :func:`load` accepted."""
+    warnings: list[str] = []
+    if settings.app_env not in ("development", "production"):
+        warnings.append(
+            f"APP_ENV={settings.app_env!r} is neither 'development' nor 'production': "
+            "production safeguards (the SQLite refusal) are off",
+        )
+    if settings.db_driver == "sqlite":
+        if settings.is_production:
+            warnings.append(
+                "SQLite storage in production (OTELCONTEXT_ALLOW_SQLITE_PROD=true): a single "
+                "writer stalls ingest beyond ~5 services and there is no failover; migrate to "
+                "DB_DRIVER=postgres",
+            )
+        else:
+            warnings.append(
+                "SQLite storage: fine for development and small setups (~5 services); "
+                "use PostgreSQL for production",
+            )
+    return warnings

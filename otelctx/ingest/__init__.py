@@ -1,0 +1,1 @@
+"""Ingest: from decoded records to durable acknowledgements."""

@@ -1,0 +1,119 @@
+"""The writer: group-commits admitted exports and acknowledges them after the commit.
+
+One task reads the submission channel. It takes everything already waiting (up to
+WRITER_MAX_BATCH_ITEMS items) into one transaction, so many concurrent exports share
+one commit; while a commit runs, the next group accumulates.
+
+Resource handling: the writer owns the receive end. When every send end is closed it
+drains what is left, commits it and returns; that is how shutdown flushes.
+
+Error handling: StorageUnavailable fails the whole group (clients get a retryable
+answer; nothing was acknowledged). Any other StorageError is retried one submission
+at a time, so one bad export cannot sink the others. Every submission's ``done`` is
+set exactly once, whatever happens, and its admission released.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+
+import trio
+
+from otelctx.ingest.admission import Admission, Submission
+from otelctx.storage.base import Storage, StorageError, StorageUnavailable, WriteBatch
+from otelctx.telemetry import Metrics
+
+log = logging.getLogger(__name__)
+
+
+class WriterState:
+    """What /ready and the tests read about the writer."""
+
+    def __init__(self) -> None:
+        self.last_commit_failed = False
+        self.commits = 0
+
+
+async def run_writer(
+    storage: Storage,
+    receive: trio.MemoryReceiveChannel[Submission],
+    admission: Admission,
+    metrics: Metrics,
+    state: WriterState,
+    max_batch_items: int,
+    *,
+    task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED,
+) -> None:
+    task_status.started()
+    async with receive:
+        while True:
+            try:
+                first = await receive.receive()
+            except trio.EndOfChannel:
+                return
+            group = [first]
+            items = len(first.batch)
+            while items < max_batch_items:
+                try:
+                    sub = receive.receive_nowait()
+                except (trio.WouldBlock, trio.EndOfChannel):
+                    break
+                group.append(sub)
+                items += len(sub.batch)
+            await _commit_group(storage, group, admission, metrics, state)
+
+
+async def _commit_group(
+    storage: Storage,
+    group: list[Submission],
+    admission: Admission,
+    metrics: Metrics,
+    state: WriterState,
+) -> None:
+    try:
+        with trio.CancelScope(shield=True):
+            # A started commit finishes (its worker thread cannot be abandoned anyway);
+            # the acks below must match what is in the database.
+            await _commit(storage, group, metrics, state)
+    finally:
+        for sub in group:
+            admission.release(len(sub.batch), sub.nbytes)
+            sub.done.set()
+        metrics.admission_items.set(admission.items)
+        metrics.admission_bytes.set(admission.bytes)
+
+
+async def _commit(
+    storage: Storage, group: list[Submission], metrics: Metrics, state: WriterState
+) -> None:
+    merged = WriteBatch(
+        spans=[s for sub in group for s in sub.batch.spans],
+        logs=[r for sub in group for r in sub.batch.logs],
+        points=[p for sub in group for p in sub.batch.points],
+    )
+    t0 = time.perf_counter()
+    try:
+        result = await storage.write(merged)
+    except StorageUnavailable as exc:
+        state.last_commit_failed = True
+        metrics.writer_failures.labels("unavailable").inc()
+        log.warning("commit of %d items failed, database unavailable: %s", len(merged), exc)
+        for sub in group:
+            sub.error = exc
+        return
+    except StorageError as exc:
+        metrics.writer_failures.labels("error").inc()
+        log.error("commit of %d items failed: %s", len(merged), exc)
+        if len(group) == 1:
+            group[0].error = exc
+            return
+        for sub in group:
+            await _commit(storage, [sub], metrics, state)
+        return
+    state.last_commit_failed = False
+    state.commits += 1
+    metrics.writer_commit_seconds.observe(time.perf_counter() - t0)
+    metrics.writer_batch_items.observe(len(merged))
+    if result.spans_duplicate:
+        metrics.spans_duplicate.inc(result.spans_duplicate)

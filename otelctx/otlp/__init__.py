@@ -1,0 +1,36 @@
+"""Pure OTLP: decompression, decoding into model records, response encoding.
+
+No I/O and no async framework here; the gRPC and HTTP receivers are thin shells
+around these functions.
+"""
+
+from otelctx.otlp.compression import UnsupportedEncoding, decompress
+from otelctx.otlp.decode import Decoded, Encoding, decode_logs, decode_metrics, decode_traces
+from otelctx.otlp.errors import DecodeError, PayloadTooLarge
+from otelctx.otlp.policy import IngestPolicy, InvalidTenant, sanitize_tenant, severity_of
+from otelctx.otlp.responses import (
+    export_response,
+    grpc_status_details_bin,
+    retry_info_bin,
+    status_body,
+)
+
+__all__ = [
+    "DecodeError",
+    "Decoded",
+    "Encoding",
+    "IngestPolicy",
+    "InvalidTenant",
+    "PayloadTooLarge",
+    "UnsupportedEncoding",
+    "decode_logs",
+    "decode_metrics",
+    "decode_traces",
+    "decompress",
+    "export_response",
+    "grpc_status_details_bin",
+    "retry_info_bin",
+    "sanitize_tenant",
+    "severity_of",
+    "status_body",
+]

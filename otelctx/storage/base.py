@@ -1,0 +1,96 @@
+"""The storage protocol every backend implements, and its errors.
+
+Exception hierarchy (translated at the backend boundary, ``raise ... from exc``)::
+
+    StorageError                 a write or query failed; the batch is not stored
+    ├── StorageUnavailable       the database cannot be reached or cannot write now
+    │                            (down, locked, read-only, disk full): retryable
+    └── SchemaError              the schema is newer than this build knows, or broken
+
+A backend promises that ``write`` is atomic: either every row of the batch is
+committed when it returns, or it raises and nothing of the batch is visible.
+Span writes are idempotent on (tenant_id, trace_id, span_id).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from otelctx.model import LogRecord, MetricPoint, SpanRecord, TraceSummary
+
+
+class StorageError(Exception):
+    """A storage operation failed; the message is safe to show (no secrets)."""
+
+
+class StorageUnavailable(StorageError):
+    """The database is unreachable or cannot accept writes right now; retry later."""
+
+
+class SchemaError(StorageError):
+    """The database schema cannot be used by this build."""
+
+
+@dataclass(frozen=True, slots=True)
+class WriteBatch:
+    spans: list[SpanRecord] = field(default_factory=list)
+    logs: list[LogRecord] = field(default_factory=list)
+    points: list[MetricPoint] = field(default_factory=list)
+
+    def __len__(self) -> int:
+        return len(self.spans) + len(self.logs) + len(self.points)
+
+
+@dataclass(frozen=True, slots=True)
+class WriteResult:
+    spans_inserted: int
+    spans_duplicate: int
+    logs_inserted: int
+    points_inserted: int
+
+
+@dataclass(frozen=True, slots=True)
+class TraceDetail:
+    summary: TraceSummary
+    spans: list[SpanRecord]
+    logs: list[LogRecord]
+
+    @property
+    def services(self) -> list[str]:
+        return sorted({s.service_name for s in self.spans})
+
+
+@dataclass(frozen=True, slots=True)
+class PoolStats:
+    """Connection pool figures; wait_count and wait_duration_s are cumulative."""
+
+    max_open: int
+    open_connections: int
+    in_use: int
+    idle: int
+    wait_count: int
+    wait_duration_s: float
+
+
+class Storage(Protocol):
+    """What the writer, the API and the samplers need from a database."""
+
+    @property
+    def driver(self) -> str: ...
+
+    async def write(self, batch: WriteBatch) -> WriteResult:
+        """Commit the whole batch in one transaction, or raise StorageError and store nothing."""
+        ...
+
+    async def ping(self) -> None:
+        """Raise StorageUnavailable unless the database answers a trivial query."""
+        ...
+
+    async def get_trace(self, tenant_id: str, trace_id: str) -> TraceDetail | None: ...
+
+    async def count_rows(self, table: str, tenant_id: str | None = None) -> int:
+        """Rows in one of the data tables (spans, traces, logs, metric_points)."""
+        ...
+
+    def pool_stats(self) -> PoolStats: ...

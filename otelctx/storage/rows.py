@@ -1,0 +1,137 @@
+"""Records to database rows and back: pure, shared by every backend.
+
+Nested values (attributes, resource, scope, events, links, histogram data) are
+stored as compact JSON text; everything else in its own column so the API can
+filter and sort on it. Column order here is the order of the INSERT statements.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, TypeVar
+
+import orjson
+
+from otelctx.model import (
+    LogRecord,
+    MetricPoint,
+    MetricType,
+    Scope,
+    SpanEvent,
+    SpanKind,
+    SpanLink,
+    SpanRecord,
+    StatusCode,
+)
+
+SPAN_COLUMNS = (
+    "tenant_id", "trace_id", "span_id", "parent_span_id", "service_name", "operation_name",
+    "kind", "start_time", "end_time", "duration_ns", "status_code", "status_message",
+    "trace_state", "attributes", "resource", "scope", "events", "links",
+)  # fmt: skip
+
+LOG_COLUMNS = (
+    "tenant_id", "service_name", "timestamp", "observed_timestamp", "severity_number",
+    "severity_text", "body", "body_is_json", "attributes", "resource", "scope", "trace_id",
+    "span_id", "flags",
+)  # fmt: skip
+
+POINT_COLUMNS = (
+    "tenant_id", "service_name", "name", "description", "unit", "metric_type", "time",
+    "start_time", "value", "count", "sum", "min", "max", "data", "attributes", "resource",
+    "scope", "temporality", "is_monotonic",
+)  # fmt: skip
+
+_dumps = orjson.dumps
+_E = TypeVar("_E", SpanKind, StatusCode)
+
+
+def _json(value: Any) -> str:
+    return _dumps(value).decode()
+
+
+def _scope_json(scope: Scope) -> str:
+    return _json({"name": scope.name, "version": scope.version, "attributes": scope.attributes})
+
+
+def _scope_of(text: str) -> Scope:
+    d = orjson.loads(text)
+    return Scope(name=d.get("name", ""), version=d.get("version", ""),
+                 attributes=d.get("attributes", {}))
+
+
+def span_row(s: SpanRecord) -> tuple[Any, ...]:
+    return (
+        s.tenant_id, s.trace_id, s.span_id, s.parent_span_id, s.service_name, s.name,
+        int(s.kind), s.start_time_unix_nano, s.end_time_unix_nano, s.duration_ns,
+        int(s.status_code), s.status_message, s.trace_state,
+        _json(s.attributes), _json(s.resource), _scope_json(s.scope),
+        _json([[e.time_unix_nano, e.name, e.attributes] for e in s.events]),
+        _json([[lk.trace_id, lk.span_id, lk.trace_state, lk.attributes] for lk in s.links]),
+    )  # fmt: skip
+
+
+def span_of(row: Sequence[Any]) -> SpanRecord:
+    (tenant, trace_id, span_id, parent, service, name, kind, start, end, _duration,
+     status, status_message, trace_state, attrs, resource, scope, events, links) = row
+    return SpanRecord(
+        tenant_id=tenant, trace_id=trace_id, span_id=span_id, parent_span_id=parent,
+        service_name=service, name=name, kind=_enum(SpanKind, kind, SpanKind.UNSPECIFIED),
+        start_time_unix_nano=int(start), end_time_unix_nano=int(end),
+        status_code=_enum(StatusCode, status, StatusCode.UNSET), status_message=status_message,
+        trace_state=trace_state, attributes=orjson.loads(attrs), resource=orjson.loads(resource),
+        scope=_scope_of(scope),
+        events=tuple(SpanEvent(t, n, a) for t, n, a in orjson.loads(events)),
+        links=tuple(SpanLink(t, s, ts, a) for t, s, ts, a in orjson.loads(links)),
+    )  # fmt: skip
+
+
+def log_row(r: LogRecord) -> tuple[Any, ...]:
+    is_json = not isinstance(r.body, str)
+    body = _json(r.body) if is_json else r.body
+    return (
+        r.tenant_id, r.service_name, r.time_unix_nano, r.observed_time_unix_nano,
+        r.severity_number, r.severity_text, body, int(is_json), _json(r.attributes),
+        _json(r.resource), _scope_json(r.scope), r.trace_id, r.span_id, r.flags,
+    )  # fmt: skip
+
+
+def log_of(row: Sequence[Any]) -> LogRecord:
+    (tenant, service, ts, observed, sev_num, sev_text, body, body_is_json, attrs, resource,
+     scope, trace_id, span_id, flags) = row
+    return LogRecord(
+        tenant_id=tenant, service_name=service, time_unix_nano=int(ts),
+        observed_time_unix_nano=int(observed), severity_number=int(sev_num),
+        severity_text=sev_text, body=orjson.loads(body) if body_is_json else body,
+        attributes=orjson.loads(attrs), resource=orjson.loads(resource), scope=_scope_of(scope),
+        trace_id=trace_id, span_id=span_id, flags=int(flags),
+    )  # fmt: skip
+
+
+def point_row(p: MetricPoint) -> tuple[Any, ...]:
+    return (
+        p.tenant_id, p.service_name, p.name, p.description, p.unit, p.metric_type.value,
+        p.time_unix_nano, p.start_time_unix_nano, p.value, p.count, p.sum, p.min, p.max,
+        _json(p.data), _json(p.attributes), _json(p.resource), _scope_json(p.scope),
+        p.aggregation_temporality, int(p.is_monotonic),
+    )  # fmt: skip
+
+
+def point_of(row: Sequence[Any]) -> MetricPoint:
+    (tenant, service, name, description, unit, metric_type, time, start, value, count, sum_,
+     min_, max_, data, attrs, resource, scope, temporality, monotonic) = row
+    return MetricPoint(
+        tenant_id=tenant, service_name=service, name=name, description=description, unit=unit,
+        metric_type=MetricType(metric_type), time_unix_nano=int(time),
+        start_time_unix_nano=int(start), attributes=orjson.loads(attrs),
+        resource=orjson.loads(resource), scope=_scope_of(scope), value=value, count=count,
+        sum=sum_, min=min_, max=max_, data=orjson.loads(data),
+        aggregation_temporality=int(temporality), is_monotonic=bool(monotonic),
+    )  # fmt: skip
+
+
+def _enum(cls: type[_E], value: int, default: _E) -> _E:
+    try:
+        return cls(int(value))
+    except ValueError:
+        return default

@@ -1,0 +1,361 @@
+"""SQLite backend: the stdlib driver, one writer connection, one reader connection.
+
+Resource handling: ``open_sqlite`` owns both connections and closes them on exit.
+Every call runs in a worker thread through a CapacityLimiter of 1 per connection,
+so each connection is only ever used by one thread at a time. Worker threads are
+not abandoned on cancellation: a commit that has started always finishes.
+
+Error handling: sqlite3 errors are translated at this boundary. Errors that mean
+"cannot write now" (locked, busy, read-only, disk full, I/O error, cannot open)
+become StorageUnavailable; anything else StorageError. No message contains a path
+beyond the configured one.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import time
+from collections.abc import AsyncIterator, Callable, Sequence
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any, TypeVar
+
+import trio
+
+from otelctx.storage import rows, summaries
+from otelctx.storage.base import (
+    PoolStats,
+    SchemaError,
+    StorageError,
+    StorageUnavailable,
+    TraceDetail,
+    WriteBatch,
+    WriteResult,
+)
+from otelctx.model import TraceSummary, StatusCode
+
+SCHEMA_VERSION = 1
+
+_DDL = """
+CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS spans (
+    id INTEGER PRIMARY KEY,
+    tenant_id TEXT NOT NULL, trace_id TEXT NOT NULL, span_id TEXT NOT NULL,
+    parent_span_id TEXT NOT NULL, service_name TEXT NOT NULL, operation_name TEXT NOT NULL,
+    kind INTEGER NOT NULL, start_time INTEGER NOT NULL, end_time INTEGER NOT NULL,
+    duration_ns INTEGER NOT NULL, status_code INTEGER NOT NULL, status_message TEXT NOT NULL,
+    trace_state TEXT NOT NULL, attributes TEXT NOT NULL, resource TEXT NOT NULL,
+    scope TEXT NOT NULL, events TEXT NOT NULL, links TEXT NOT NULL,
+    UNIQUE (tenant_id, trace_id, span_id)
+);
+CREATE INDEX IF NOT EXISTS idx_spans_tenant_service_start
+    ON spans (tenant_id, service_name, start_time);
+CREATE TABLE IF NOT EXISTS traces (
+    tenant_id TEXT NOT NULL, trace_id TEXT NOT NULL,
+    root_service TEXT NOT NULL, root_operation TEXT NOT NULL,
+    root_is_entry INTEGER NOT NULL, root_start INTEGER NOT NULL,
+    start_time INTEGER NOT NULL, end_time INTEGER NOT NULL, duration_ns INTEGER NOT NULL,
+    span_count INTEGER NOT NULL, error_count INTEGER NOT NULL, status_code INTEGER NOT NULL,
+    PRIMARY KEY (tenant_id, trace_id)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS idx_traces_tenant_start ON traces (tenant_id, start_time);
+CREATE TABLE IF NOT EXISTS logs (
+    id INTEGER PRIMARY KEY,
+    tenant_id TEXT NOT NULL, service_name TEXT NOT NULL, timestamp INTEGER NOT NULL,
+    observed_timestamp INTEGER NOT NULL, severity_number INTEGER NOT NULL,
+    severity_text TEXT NOT NULL, body TEXT NOT NULL, body_is_json INTEGER NOT NULL,
+    attributes TEXT NOT NULL, resource TEXT NOT NULL, scope TEXT NOT NULL,
+    trace_id TEXT NOT NULL, span_id TEXT NOT NULL, flags INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS idx_logs_tenant_ts ON logs (tenant_id, timestamp);
+CREATE INDEX IF NOT EXISTS idx_logs_tenant_trace ON logs (tenant_id, trace_id);
+CREATE TABLE IF NOT EXISTS metric_points (
+    id INTEGER PRIMARY KEY,
+    tenant_id TEXT NOT NULL, service_name TEXT NOT NULL, name TEXT NOT NULL,
+    description TEXT NOT NULL, unit TEXT NOT NULL, metric_type TEXT NOT NULL,
+    time INTEGER NOT NULL, start_time INTEGER NOT NULL, value REAL, count INTEGER, sum REAL,
+    min REAL, max REAL, data TEXT NOT NULL, attributes TEXT NOT NULL, resource TEXT NOT NULL,
+    scope TEXT NOT NULL, temporality INTEGER NOT NULL, is_monotonic INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS idx_metric_points_tenant_name_time
+    ON metric_points (tenant_id, name, time);
+"""
+
+DATA_TABLES = frozenset({"spans", "traces", "logs", "metric_points"})
+
+# Rows per multi-row INSERT: 18 columns x 500 stays far below SQLITE_MAX_VARIABLE_NUMBER.
+_CHUNK = 500
+
+_UNAVAILABLE_MARKERS = (
+    "locked", "busy", "readonly", "read-only", "disk", "full", "i/o", "unable to open",
+    "no such table", "not a database", "malformed",
+)  # fmt: skip
+
+_SPAN_SELECT = f"SELECT {', '.join(rows.SPAN_COLUMNS)} FROM spans"
+_LOG_SELECT = f"SELECT {', '.join(rows.LOG_COLUMNS)} FROM logs"
+
+_TRACE_UPSERT = """
+INSERT INTO traces (tenant_id, trace_id, root_service, root_operation, root_is_entry,
+    root_start, start_time, end_time, duration_ns, span_count, error_count, status_code)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+ON CONFLICT (tenant_id, trace_id) DO UPDATE SET
+    root_service = CASE WHEN {newer_root} THEN excluded.root_service ELSE root_service END,
+    root_operation = CASE WHEN {newer_root} THEN excluded.root_operation ELSE root_operation END,
+    root_start = CASE WHEN {newer_root} THEN excluded.root_start ELSE root_start END,
+    root_is_entry = max(root_is_entry, excluded.root_is_entry),
+    start_time = min(start_time, excluded.start_time),
+    end_time = max(end_time, excluded.end_time),
+    duration_ns = max(end_time, excluded.end_time) - min(start_time, excluded.start_time),
+    span_count = span_count + excluded.span_count,
+    error_count = error_count + excluded.error_count,
+    status_code = max(status_code, excluded.status_code)
+""".format(
+    # SQLite evaluates every SET expression against the row as it was before the update.
+    newer_root="(excluded.root_is_entry > root_is_entry OR (excluded.root_is_entry = "
+    "root_is_entry AND excluded.root_start < root_start))"
+)
+
+_T = TypeVar("_T")
+
+
+def _translate(exc: sqlite3.Error, what: str) -> StorageError:
+    text = str(exc)
+    if isinstance(exc, sqlite3.OperationalError | sqlite3.DatabaseError) and any(
+        m in text.lower() for m in _UNAVAILABLE_MARKERS
+    ):
+        return StorageUnavailable(f"sqlite: {what} failed: {text}")
+    return StorageError(f"sqlite: {what} failed: {text}")
+
+
+def _connect(path: str, *, read_only: bool) -> sqlite3.Connection:
+    conn = sqlite3.connect(path, timeout=5.0, isolation_level=None, check_same_thread=False)
+    conn.execute("PRAGMA busy_timeout = 5000")
+    if read_only:
+        conn.execute("PRAGMA query_only = ON")
+    else:
+        conn.execute("PRAGMA journal_mode = WAL")
+        # FULL: a commit is on disk when it returns; acks are only sent after that.
+        conn.execute("PRAGMA synchronous = FULL")
+        conn.execute("PRAGMA auto_vacuum = INCREMENTAL")
+    conn.execute("PRAGMA temp_store = MEMORY")
+    conn.execute("PRAGMA cache_size = -65536")
+    return conn
+
+
+def _migrate(conn: sqlite3.Connection) -> None:
+    conn.executescript(_DDL)
+    row = conn.execute("SELECT max(version) FROM schema_version").fetchone()
+    current = row[0] if row and row[0] is not None else None
+    if current is None:
+        conn.execute("INSERT INTO schema_version (version) VALUES (?)", (SCHEMA_VERSION,))
+    elif current > SCHEMA_VERSION:
+        raise SchemaError(
+            f"sqlite: the database schema is version {current}, newer than this otelctx "
+            f"knows ({SCHEMA_VERSION}); upgrade otelctx or use another DB_DSN"
+        )
+
+
+class SqliteStorage:
+    """The Storage protocol over one SQLite file (see module docstring)."""
+
+    def __init__(self, path: str, writer: sqlite3.Connection, reader: sqlite3.Connection):
+        self._path = path
+        self._writer = writer
+        self._reader = reader
+        self._write_limiter = trio.CapacityLimiter(1)
+        self._read_limiter = trio.CapacityLimiter(1)
+        self._wait_count = 0
+        self._wait_s = 0.0
+        self._span_sql: dict[int, str] = {}
+
+    @property
+    def driver(self) -> str:
+        return "sqlite"
+
+    async def _run(
+        self, limiter: trio.CapacityLimiter, what: str, fn: Callable[[], _T]
+    ) -> _T:
+        if limiter.borrowed_tokens:
+            self._wait_count += 1
+        t0 = time.monotonic()
+        async with limiter:
+            self._wait_s += time.monotonic() - t0
+            try:
+                return await trio.to_thread.run_sync(fn)
+            except sqlite3.Error as exc:
+                raise _translate(exc, what) from exc
+
+    # -- writes ---------------------------------------------------------------------------
+
+    async def write(self, batch: WriteBatch) -> WriteResult:
+        return await self._run(self._write_limiter, "write", lambda: self._write_sync(batch))
+
+    def _insert_spans_sql(self, n: int) -> str:
+        sql = self._span_sql.get(n)
+        if sql is None:
+            one = "(" + ",".join("?" * len(rows.SPAN_COLUMNS)) + ")"
+            sql = (
+                f"INSERT INTO spans ({', '.join(rows.SPAN_COLUMNS)}) VALUES "
+                + ",".join([one] * n)
+                + " ON CONFLICT (tenant_id, trace_id, span_id) DO NOTHING"
+                " RETURNING tenant_id, trace_id, span_id"
+            )
+            self._span_sql[n] = sql
+        return sql
+
+    def _write_sync(self, batch: WriteBatch) -> WriteResult:
+        conn = self._writer
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            inserted_keys: set[tuple[str, str, str]] = set()
+            spans = batch.spans
+            for i in range(0, len(spans), _CHUNK):
+                chunk = spans[i : i + _CHUNK]
+                params = [v for s in chunk for v in rows.span_row(s)]
+                cur = conn.execute(self._insert_spans_sql(len(chunk)), params)
+                inserted_keys.update(cur.fetchall())
+            inserted = [s for s in spans if (s.tenant_id, s.trace_id, s.span_id) in inserted_keys]
+            # the same span twice in one batch: RETURNING names it once, count it once
+            seen: set[tuple[str, str, str]] = set()
+            unique = []
+            for s in inserted:
+                key = (s.tenant_id, s.trace_id, s.span_id)
+                if key not in seen:
+                    seen.add(key)
+                    unique.append(s)
+            conn.executemany(
+                _TRACE_UPSERT,
+                [
+                    (d.tenant_id, d.trace_id, d.root_service, d.root_operation,
+                     int(d.root_is_entry), d.root_start, d.start_time, d.end_time,
+                     d.end_time - d.start_time, d.span_count, d.error_count, int(d.status_code))
+                    for d in summaries.summarize(unique)
+                ],
+            )  # fmt: skip
+            if batch.logs:
+                conn.executemany(_insert_sql("logs", rows.LOG_COLUMNS),
+                                 [rows.log_row(r) for r in batch.logs])  # fmt: skip
+            if batch.points:
+                conn.executemany(_insert_sql("metric_points", rows.POINT_COLUMNS),
+                                 [rows.point_row(p) for p in batch.points])  # fmt: skip
+            conn.execute("COMMIT")
+        except BaseException:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise
+        return WriteResult(
+            spans_inserted=len(unique),
+            spans_duplicate=len(spans) - len(unique),
+            logs_inserted=len(batch.logs),
+            points_inserted=len(batch.points),
+        )
+
+    # -- reads ----------------------------------------------------------------------------
+
+    async def ping(self) -> None:
+        def probe() -> None:
+            self._reader.execute("SELECT 1").fetchone()
+            if not os.path.exists(self._path):
+                raise sqlite3.OperationalError(f"unable to open database file {self._path}")
+
+        await self._run(self._read_limiter, "ping", probe)
+
+    async def get_trace(self, tenant_id: str, trace_id: str) -> TraceDetail | None:
+        def query() -> TraceDetail | None:
+            row = self._reader.execute(
+                "SELECT root_service, root_operation, start_time, end_time, span_count,"
+                " error_count, status_code FROM traces WHERE tenant_id = ? AND trace_id = ?",
+                (tenant_id, trace_id),
+            ).fetchone()
+            if row is None:
+                return None
+            span_rows = self._reader.execute(
+                f"{_SPAN_SELECT} WHERE tenant_id = ? AND trace_id = ? ORDER BY start_time, id",
+                (tenant_id, trace_id),
+            ).fetchall()
+            log_rows = self._reader.execute(
+                f"{_LOG_SELECT} WHERE tenant_id = ? AND trace_id = ? ORDER BY timestamp, id",
+                (tenant_id, trace_id),
+            ).fetchall()
+            summary = TraceSummary(
+                tenant_id=tenant_id, trace_id=trace_id, root_service=row[0],
+                root_operation=row[1], start_time_unix_nano=row[2], end_time_unix_nano=row[3],
+                span_count=row[4], error_count=row[5], status_code=StatusCode(row[6]),
+            )  # fmt: skip
+            return TraceDetail(
+                summary=summary,
+                spans=[rows.span_of(r) for r in span_rows],
+                logs=[rows.log_of(r) for r in log_rows],
+            )
+
+        return await self._run(self._read_limiter, "get_trace", query)
+
+    async def count_rows(self, table: str, tenant_id: str | None = None) -> int:
+        if table not in DATA_TABLES:
+            raise ValueError(f"unknown table {table!r}")
+
+        def query() -> int:
+            if tenant_id is None:
+                row = self._reader.execute(f"SELECT count(*) FROM {table}").fetchone()
+            else:
+                row = self._reader.execute(
+                    f"SELECT count(*) FROM {table} WHERE tenant_id = ?", (tenant_id,)
+                ).fetchone()
+            return int(row[0])
+
+        return await self._run(self._read_limiter, "count", query)
+
+    def pool_stats(self) -> PoolStats:
+        in_use = self._write_limiter.borrowed_tokens + self._read_limiter.borrowed_tokens
+        return PoolStats(
+            max_open=2, open_connections=2, in_use=in_use, idle=2 - in_use,
+            wait_count=self._wait_count, wait_duration_s=self._wait_s,
+        )  # fmt: skip
+
+
+def _insert_sql(table: str, columns: Sequence[str]) -> str:
+    marks = ",".join("?" * len(columns))
+    return f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({marks})"
+
+
+@asynccontextmanager
+async def open_sqlite(path: str) -> AsyncIterator[SqliteStorage]:
+    """Open (creating the file, its directory and the schema if needed) and yield the backend.
+
+    Raises StorageUnavailable when the file cannot be opened or written, SchemaError when
+    its schema is newer than this build.
+    """
+
+    def setup() -> tuple[sqlite3.Connection, sqlite3.Connection]:
+        parent = Path(path).parent
+        parent.mkdir(parents=True, exist_ok=True)
+        writer = _connect(path, read_only=False)
+        try:
+            _migrate(writer)
+            reader = _connect(path, read_only=True)
+        except BaseException:
+            writer.close()
+            raise
+        return writer, reader
+
+    try:
+        writer, reader = await trio.to_thread.run_sync(setup)
+    except sqlite3.Error as exc:
+        raise _translate(exc, f"opening {path}") from exc
+    except OSError as exc:
+        raise StorageUnavailable(f"sqlite: cannot create {path}: {exc.strerror}") from exc
+    storage = SqliteStorage(path, writer, reader)
+    try:
+        yield storage
+    finally:
+        with trio.CancelScope(shield=True), trio.move_on_after(10):
+            async with storage._write_limiter, storage._read_limiter:
+                await trio.to_thread.run_sync(_close_all, writer, reader)
+
+
+def _close_all(*conns: sqlite3.Connection) -> None:
+    for conn in conns:
+        conn.close()
+
+

@@ -1,0 +1,107 @@
+"""Every Prometheus metric otelctx exports, in one registry per app (no global registry).
+
+Names keep the ``otelcontext_`` prefix of the original system. Label values are bounded:
+``signal`` (traces, logs, metrics), ``transport`` (grpc, http), ``reason`` (a fixed set
+named where the counter is incremented), ``driver``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+_LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+_BATCH_BUCKETS = (1, 10, 50, 100, 250, 500, 1000, 2500, 5000, 10000, 20000, 50000)
+
+
+@dataclass(frozen=True, slots=True)
+class Metrics:
+    registry: CollectorRegistry
+    accepted: Counter
+    rejected: Counter
+    requests: Counter
+    request_duration: Histogram
+    admission_items: Gauge
+    admission_bytes: Gauge
+    admission_max_items: Gauge
+    admission_max_bytes: Gauge
+    writer_batch_items: Histogram
+    writer_commit_seconds: Histogram
+    writer_failures: Counter
+    spans_duplicate: Counter
+    cardinality_overflow: Counter
+    event_loop_lag: Histogram
+    db_up: Gauge
+    internal_errors: Counter
+
+
+def create_metrics(driver: str) -> Metrics:
+    r = CollectorRegistry(auto_describe=True)
+    m = Metrics(
+        registry=r,
+        accepted=Counter(
+            "otelcontext_ingest_accepted_items", "Items committed after an export request",
+            ["signal", "transport"], registry=r,
+        ),
+        rejected=Counter(
+            "otelcontext_ingest_rejected_items",
+            "Items not stored, by reason: invalid, filtered, overload, unavailable,"
+            " too_large, undecodable, storage_error",
+            ["signal", "reason"], registry=r,
+        ),
+        requests=Counter(
+            "otelcontext_ingest_requests", "Export requests by outcome (ok, partial, refused,"
+            " bad_request)", ["signal", "transport", "outcome"], registry=r,
+        ),
+        request_duration=Histogram(
+            "otelcontext_ingest_request_duration_seconds",
+            "Export request latency, receipt to acknowledgement", ["signal", "transport"],
+            buckets=_LATENCY_BUCKETS, registry=r,
+        ),
+        admission_items=Gauge(
+            "otelcontext_ingest_queue_items", "Items admitted and not yet committed", registry=r,
+        ),
+        admission_bytes=Gauge(
+            "otelcontext_ingest_queue_bytes", "Request bytes admitted and not yet committed",
+            registry=r,
+        ),
+        admission_max_items=Gauge(
+            "otelcontext_ingest_queue_max_items", "INGEST_QUEUE_MAX_ITEMS", registry=r,
+        ),
+        admission_max_bytes=Gauge(
+            "otelcontext_ingest_queue_max_bytes", "INGEST_QUEUE_MAX_MB in bytes", registry=r,
+        ),
+        writer_batch_items=Histogram(
+            "otelcontext_writer_batch_items", "Items per group commit",
+            buckets=_BATCH_BUCKETS, registry=r,
+        ),
+        writer_commit_seconds=Histogram(
+            "otelcontext_writer_commit_duration_seconds", "Duration of one group commit",
+            buckets=_LATENCY_BUCKETS, registry=r,
+        ),
+        writer_failures=Counter(
+            "otelcontext_writer_commit_failures", "Group commits that failed, by kind"
+            " (unavailable, error)", ["kind"], registry=r,
+        ),
+        spans_duplicate=Counter(
+            "otelcontext_ingest_spans_duplicate", "Spans received again and stored once",
+            registry=r,
+        ),
+        cardinality_overflow=Counter(
+            "otelcontext_metric_cardinality_overflow",
+            "Metric points routed to the overflow series (METRIC_MAX_CARDINALITY)", registry=r,
+        ),
+        event_loop_lag=Histogram(
+            "otelcontext_event_loop_lag_seconds", "How late a 100 ms sleep wakes up",
+            buckets=(0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0), registry=r,
+        ),
+        db_up=Gauge("otelcontext_db_up", "1 if the last database ping succeeded", ["driver"],
+                    registry=r),
+        internal_errors=Counter(
+            "otelcontext_internal_errors", "Unexpected errors caught at a task or request top"
+            " level", ["subsystem"], registry=r,
+        ),
+    )  # fmt: skip
+    m.db_up.labels(driver=driver).set(0)
+    return m
