@@ -408,30 +408,48 @@ def check_same_rows(impls: list[Impl], body: bytes, n_spans: int) -> None:
             )
 
 
-def spans_per_second(
-    fn: Callable[[bytes], object], body: bytes, n_spans: int, repeats: int, min_time: float
-) -> list[float]:
-    """One rate per repeat; each repeat calls ``fn`` often enough to last ``min_time``."""
+def _calls_per_repeat(fn: Callable[[bytes], object], body: bytes, min_time: float) -> int:
     fn(body)  # warm-up: lazy imports, caches
     t0 = time.perf_counter()
     fn(body)
-    calls = max(1, math.ceil(min_time / max(time.perf_counter() - t0, 1e-9)))
-    rates: list[float] = []
-    for _ in range(repeats):
-        gc.collect()
-        t0 = time.perf_counter()
-        for _ in range(calls):
-            fn(body)
-        rates.append(calls * n_spans / (time.perf_counter() - t0))
-    return rates
+    return max(1, math.ceil(min_time / max(time.perf_counter() - t0, 1e-9)))
 
 
-def measure(impl: Impl, body: bytes, n_spans: int, repeats: int, min_time: float) -> Result:
-    rates = spans_per_second(impl.decode, body, n_spans, repeats, min_time)
-    parse_best = None
-    if impl.parse is not None:
-        parse_best = max(spans_per_second(impl.parse, body, n_spans, repeats, min_time))
-    return Result(impl, max(rates), statistics.median(rates), parse_best)
+def _one_repeat(fn: Callable[[bytes], object], body: bytes, calls: int, n_spans: int) -> float:
+    gc.collect()
+    t0 = time.perf_counter()
+    for _ in range(calls):
+        fn(body)
+    return calls * n_spans / (time.perf_counter() - t0)
+
+
+def measure_all(
+    impls: list[Impl], body: bytes, n_spans: int, repeats: int, min_time: float
+) -> list[Result]:
+    """Best and median spans/s of every implementation (and of its parse step alone).
+
+    Repeats are interleaved round-robin across implementations: on a shared machine the
+    CPU speed drifts by tens of percent over seconds, and interleaving makes every
+    implementation see the same drift, which keeps the ratios honest.
+    """
+    plan: list[tuple[int, bool, Callable[[bytes], object]]] = []
+    for i, impl in enumerate(impls):
+        plan.append((i, False, impl.decode))
+        if impl.parse is not None:
+            plan.append((i, True, impl.parse))
+    calls = [_calls_per_repeat(fn, body, min_time) for _, _, fn in plan]
+    rates: list[list[float]] = [[] for _ in plan]
+    for rep in range(repeats):
+        for k, (_, _, fn) in enumerate(plan):
+            rates[k].append(_one_repeat(fn, body, calls[k], n_spans))
+        print(f"  repeat {rep + 1}/{repeats} done", file=sys.stderr, flush=True)
+
+    decode_rates = {i: rates[k] for k, (i, parse, _) in enumerate(plan) if not parse}
+    parse_best = {i: max(rates[k]) for k, (i, parse, _) in enumerate(plan) if parse}
+    return [
+        Result(impl, max(decode_rates[i]), statistics.median(decode_rates[i]), parse_best.get(i))
+        for i, impl in enumerate(impls)
+    ]
 
 
 def _version(dist: str) -> str:
@@ -492,40 +510,41 @@ def main(argv: list[str] | None = None) -> int:
     print(f"# OTLP trace decode + row extraction, {n_spans} spans/request ({len(body):,} bytes)\n")
     print(
         f"Python {platform.python_version()}, {_cpu_model()}, {os.cpu_count()} CPUs, "
-        f"single thread; {repeats} repeats of >= {min_time:g} s each; "
+        f"single thread; {repeats} interleaved repeats of >= {min_time:g} s each; "
         f"opentelemetry-proto {_version('opentelemetry-proto')}\n",
         flush=True,
     )
 
-    results: list[Result] = []
-    for impl in impls:
-        res = measure(impl, body, n_spans, repeats, min_time)
-        print(f"  {impl.label}: best {res.best:,.0f} spans/s", file=sys.stderr, flush=True)
-        results.append(res)
-
-    print(render_table(results))
+    print(render_table(measure_all(impls, body, n_spans, repeats, min_time)))
     return 0
 
 
 def render_table(results: list[Result]) -> str:
-    """Markdown table; one ratio column per upb row (best vs best)."""
-    bases = [r for r in results if r.impl.label.startswith("upb")]
+    """Markdown table; ratios are against the first row (the otelctx decoder if present)."""
+    ref = results[0]
     head = [
         "implementation",
         "version",
         "best spans/s",
         "median spans/s",
         "parse only, best spans/s",
-        *(f"{b.impl.label} / this" for b in bases),
+        f"{ref.impl.label} / this, best",
+        "median",
     ]
     lines = [
         "| " + " | ".join(head) + " |",
         "|" + "|".join(["---", "---", *["---:"] * (len(head) - 2)]) + "|",
     ]
     for r in results:
-        parse = f"{r.parse_best:,.0f}" if r.parse_best is not None else "—"
-        ratios = [f"{b.best / r.best:,.1f}x" for b in bases]
-        cells = [r.impl.label, r.impl.version, f"{r.best:,.0f}", f"{r.median:,.0f}", parse, *ratios]
+        cells = [
+            r.impl.label,
+            r.impl.version,
+            f"{r.best:,.0f}",
+            f"{r.median:,.0f}",
+            f"{r.parse_best:,.0f}" if r.parse_best is not None else "-",
+            f"{ref.best / r.best:,.1f}x",
+            f"{ref.median / r.median:,.1f}x",
+        ]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
 

@@ -73,8 +73,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         trio.run(lambda: serve(settings, grpc_port=args.grpc_port, http_port=args.http_port))
     except* (StorageError, OSError) as group:
-        for exc in _leaves(group):
-            print(f"otelctx: cannot start: {exc}", file=sys.stderr)
+        for err in _leaves(group):
+            print(f"otelctx: cannot start: {err}", file=sys.stderr)
         status = EXIT_FAILURE
     return status
 

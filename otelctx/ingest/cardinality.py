@@ -2,8 +2,9 @@
 
 A series is (service, metric name, point attributes). Once a tenant has the maximum
 number of distinct series, points of new series are folded into one overflow series
-(name ``__overflow__``, no attributes) per tenant and service, and counted, so a runaway label never grows storage without bound. Series
-seen before keep flowing. The set of series is learned since process start.
+(name ``__overflow__``, no attributes) per tenant and service, and counted, so a
+runaway label never grows storage without bound. Series seen before keep flowing.
+The set of series is learned since process start.
 """
 
 from __future__ import annotations

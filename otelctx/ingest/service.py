@@ -12,7 +12,7 @@ commit (client gone) leaves the submission with the writer: it is still stored.
 
 from __future__ import annotations
 
-import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import trio
@@ -22,8 +22,7 @@ from otelctx.ingest.admission import Admission, Submission
 from otelctx.ingest.cardinality import SeriesLimiter
 from otelctx.ingest.errors import ExportFailed, ExportRefused
 from otelctx.model import LogRecord, MetricPoint, Signal, SpanRecord
-from otelctx.otlp import Decoded, Encoding, IngestPolicy, decode_logs, decode_metrics
-from otelctx.otlp import decode_traces
+from otelctx.otlp import Decoded, Encoding, IngestPolicy, decode_logs, decode_metrics, decode_traces
 from otelctx.storage.base import StorageUnavailable, WriteBatch
 from otelctx.telemetry import Metrics
 
@@ -131,16 +130,20 @@ class Ingest:
         return WriteBatch(points=points)
 
 
+_AnyDecoded = Decoded[SpanRecord] | Decoded[LogRecord] | Decoded[MetricPoint]
+_DECODERS: dict[Signal, Callable[[bytes, Encoding, IngestPolicy], _AnyDecoded]] = {
+    Signal.TRACES: decode_traces,
+    Signal.LOGS: decode_logs,
+    Signal.METRICS: decode_metrics,
+}
+
+
 async def _decode(
     signal: Signal, body: bytes, encoding: Encoding, policy: IngestPolicy
-) -> Decoded[SpanRecord] | Decoded[LogRecord] | Decoded[MetricPoint]:
-    fn = {
-        Signal.TRACES: decode_traces,
-        Signal.LOGS: decode_logs,
-        Signal.METRICS: decode_metrics,
-    }[signal]
+) -> _AnyDecoded:
+    fn = _DECODERS[signal]
     if len(body) > _THREAD_DECODE_BYTES:
-        return await trio.to_thread.run_sync(fn, body, encoding, policy)  # type: ignore[arg-type]
-    return fn(body, encoding, policy)  # type: ignore[operator]
+        return await trio.to_thread.run_sync(fn, body, encoding, policy)
+    return fn(body, encoding, policy)
 
 

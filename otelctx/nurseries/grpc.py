@@ -41,8 +41,15 @@ from otelctx.config import Settings
 from otelctx.ingest.errors import ExportFailed, ExportRefused
 from otelctx.ingest.service import Ingest
 from otelctx.model import Signal
-from otelctx.otlp import DecodeError, Encoding, PayloadTooLarge, decompress, export_response
-from otelctx.otlp import InvalidTenant, sanitize_tenant
+from otelctx.otlp import (
+    DecodeError,
+    Encoding,
+    InvalidTenant,
+    PayloadTooLarge,
+    decompress,
+    export_response,
+    sanitize_tenant,
+)
 from otelctx.telemetry import Metrics
 
 log = logging.getLogger(__name__)
@@ -131,9 +138,9 @@ class _Receiver:
         except ExportRefused as exc:
             self._metrics.rejected.labels(signal.value, "overload").inc()
             raise _retryable(str(exc), exc.retry_after_s) from None
-        metadata = stream.metadata or {}
+        raw_tenant = stream.metadata.get("x-tenant-id") if stream.metadata else None
         try:
-            tenant = sanitize_tenant(metadata.get("x-tenant-id"))
+            tenant = sanitize_tenant(raw_tenant if isinstance(raw_tenant, str) else None)
         except InvalidTenant as exc:
             raise GRPCError(Status.INVALID_ARGUMENT, f"invalid x-tenant-id: {exc}") from None
         body = await self._read_message(stream)
@@ -185,7 +192,7 @@ class _Receiver:
             raise GRPCError(Status.INVALID_ARGUMENT, str(exc)) from None
 
 
-class _OtlpServer(Server):  # type: ignore[misc]
+class _OtlpServer(Server):
     """grpclib's Server with HTTP/2 MAX_CONCURRENT_STREAMS set on every connection."""
 
     def __init__(self, max_streams: int, *args: Any, **kwargs: Any) -> None:
@@ -203,7 +210,7 @@ class _OtlpServer(Server):  # type: ignore[misc]
             h2conn.update_settings({SettingCodes.MAX_CONCURRENT_STREAMS: max_streams})
             protocol.connection.flush()
 
-        protocol.connection_made = connection_made
+        setattr(protocol, "connection_made", connection_made)  # noqa: B010 - per-instance hook
         return protocol
 
 
@@ -219,7 +226,6 @@ async def run_grpc(
     """Serve until ``stop`` is set (then drain) or until cancelled (then close at once)."""
     receiver = _Receiver(settings, ingest, metrics)
 
-    @trio_asyncio.aio_as_trio
     async def start() -> tuple[Server, int]:
         server = _OtlpServer(
             settings.grpc_max_concurrent_streams,
@@ -233,10 +239,11 @@ async def run_grpc(
             ),
         )
         await server.start(settings.listen_host, port)
+        assert isinstance(server._server, asyncio.Server)
         bound = server._server.sockets[0].getsockname()[1]
         return server, int(bound)
 
-    server, bound = await start()
+    server, bound = await trio_asyncio.aio_as_trio(start)()
     log.info("OTLP/gRPC listening on %s:%d", settings.listen_host, bound)
     try:
         task_status.started(bound)
@@ -246,7 +253,8 @@ async def run_grpc(
         receiver.draining = True
         server._server.close()
         with trio.move_on_after(settings.shutdown_timeout):
-            while receiver.inflight:
+            # inflight changes on the asyncio side, which cannot set a trio.Event: poll
+            while receiver.inflight:  # noqa: ASYNC110
                 await trio.sleep(0.02)
         if receiver.inflight:
             log.warning("gRPC shutdown: cancelling %d unfinished exports", receiver.inflight)

@@ -19,10 +19,11 @@ import time
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TypeVar
 
 import trio
 
+from otelctx.model import StatusCode, TraceSummary
 from otelctx.storage import rows, summaries
 from otelctx.storage.base import (
     PoolStats,
@@ -33,7 +34,6 @@ from otelctx.storage.base import (
     WriteBatch,
     WriteResult,
 )
-from otelctx.model import TraceSummary, StatusCode
 
 SCHEMA_VERSION = 1
 
