@@ -272,7 +272,9 @@ def make_dataclass_decoder(
             service = _service_name(resource)
             for ss in rs.scope_spans:
                 sc = ss.scope
-                scope = Scope(sc.name, sc.version, attrs(sc.attributes)) if sc else Scope()
+                scope = (
+                    Scope(sc.name, sc.version, attrs(sc.attributes)) if sc is not None else Scope()
+                )
                 for s in ss.spans:
                     st = s.status
                     rows.append(
@@ -286,8 +288,10 @@ def make_dataclass_decoder(
                             kind=SpanKind(int(s.kind)),
                             start_time_unix_nano=s.start_time_unix_nano,
                             end_time_unix_nano=s.end_time_unix_nano,
-                            status_code=StatusCode(int(st.code)) if st else StatusCode.UNSET,
-                            status_message=st.message if st else "",
+                            status_code=StatusCode(int(st.code))
+                            if st is not None
+                            else StatusCode.UNSET,
+                            status_message=st.message if st is not None else "",
                             trace_state=s.trace_state,
                             attributes=attrs(s.attributes),
                             resource=resource,

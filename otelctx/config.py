@@ -456,6 +456,13 @@ def load(environ: Mapping[str, str]) -> Settings:
             "services; use DB_DRIVER=postgres, or set OTELCONTEXT_ALLOW_SQLITE_PROD=true to "
             "accept the risk",
         )
+    if settings.api_key:
+        # Refusing is safer than serving unauthenticated while the operator believes
+        # the key protects the API.
+        raise ConfigError(
+            f"API_KEY={_MASKED_KEY} is set, but this build has no API authentication yet: "
+            "unset it and restrict access to the ports at the network level",
+        )
     return settings
 
 

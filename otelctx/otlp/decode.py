@@ -4,9 +4,9 @@
     decode_logs(body, encoding, policy)   -> Decoded[LogRecord]
     decode_metrics(body, encoding, policy) -> Decoded[MetricPoint]
 
-The body is already decompressed. Both encodings go through the same upb message and
-the same mapping (``traces.py``, ``logs.py``, ``metrics.py``); OTLP/JSON is first turned
-into that message by ``otlpjson.py``.
+The body is already decompressed. Both encodings go through the same parse (the
+``schema.py`` classes, upb) and the same mapping (``traces.py``, ``logs.py``,
+``metrics.py``); OTLP/JSON is first turned into protobuf bytes by ``otlpjson.py``.
 
 Error handling: a body that cannot be decoded raises ``DecodeError`` (HTTP 400 / gRPC
 INVALID_ARGUMENT) and nothing else. Individual items that are invalid or filtered out do
@@ -34,11 +34,23 @@ from otelctx.otlp.errors import DecodeError
 from otelctx.otlp.logs import logs_from
 from otelctx.otlp.metrics import points_from
 from otelctx.otlp.policy import IngestPolicy
+from otelctx.otlp.schema import REQUEST_CLASSES
 from otelctx.otlp.tally import Tally
 from otelctx.otlp.traces import spans_from
 
 R = TypeVar("R")
-M = TypeVar("M")
+
+_REQUEST_NAMES = {
+    Signal.TRACES: "ExportTraceServiceRequest",
+    Signal.LOGS: "ExportLogsServiceRequest",
+    Signal.METRICS: "ExportMetricsServiceRequest",
+}
+# OTLP/JSON is parsed into the standard classes (json_format needs them), then serialized.
+_JSON_CLASSES: dict[Signal, Any] = {
+    Signal.TRACES: ExportTraceServiceRequest,
+    Signal.LOGS: ExportLogsServiceRequest,
+    Signal.METRICS: ExportMetricsServiceRequest,
+}
 
 
 class Encoding(enum.Enum):
@@ -62,38 +74,38 @@ class Decoded(Generic[R]):
 
 
 def decode_traces(body: bytes, encoding: Encoding, policy: IngestPolicy) -> Decoded[SpanRecord]:
-    tally = Tally("span", "spans")
-    request = _parse(body, encoding, ExportTraceServiceRequest, Signal.TRACES, tally)
-    return _result(spans_from(request, policy, tally), tally)
+    return _decode(body, encoding, policy, Signal.TRACES, Tally("span", "spans"), spans_from)
 
 
 def decode_logs(body: bytes, encoding: Encoding, policy: IngestPolicy) -> Decoded[LogRecord]:
     tally = Tally("log record", "log records")
-    request = _parse(body, encoding, ExportLogsServiceRequest, Signal.LOGS, tally)
-    return _result(logs_from(request, policy, tally), tally)
+    return _decode(body, encoding, policy, Signal.LOGS, tally, logs_from)
 
 
 def decode_metrics(body: bytes, encoding: Encoding, policy: IngestPolicy) -> Decoded[MetricPoint]:
     tally = Tally("data point", "data points")
-    request = _parse(body, encoding, ExportMetricsServiceRequest, Signal.METRICS, tally)
-    return _result(points_from(request, policy, tally), tally)
+    return _decode(body, encoding, policy, Signal.METRICS, tally, points_from)
 
 
-def _parse(
-    body: bytes, encoding: Encoding, message_type: type[M], signal: Signal, tally: Tally
-) -> M:
-    if not body:
-        return message_type()
-    if encoding is Encoding.JSON:
-        return otlpjson.parse(body, message_type, signal, tally.reject)
-    from_string: Callable[[bytes], Any] = message_type.FromString  # type: ignore[attr-defined]
+def _decode(
+    body: bytes,
+    encoding: Encoding,
+    policy: IngestPolicy,
+    signal: Signal,
+    tally: Tally,
+    records_from: Callable[[Any, IngestPolicy, Tally], list[R]],
+) -> Decoded[R]:
+    request_class = REQUEST_CLASSES[signal]
+    name = _REQUEST_NAMES[signal]
+    if encoding is Encoding.JSON and body:
+        body = otlpjson.to_protobuf(body, _JSON_CLASSES[signal], signal, tally.reject)
     try:
-        message: M = from_string(body)
+        # Attributes are parsed lazily (schema.py), so their errors surface while mapping.
+        request = request_class.FromString(body)
+        records = records_from(request, policy, tally)
     except ProtobufDecodeError as exc:
-        raise DecodeError(
-            f"request body is not a valid {message_type.__name__} protobuf: {exc}"
-        ) from None
-    return message
+        raise DecodeError(f"request body is not a valid {name} protobuf: {exc}") from None
+    return _result(records, tally)
 
 
 def _result(records: list[R], tally: Tally) -> Decoded[R]:

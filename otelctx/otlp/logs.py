@@ -1,11 +1,12 @@
-"""``ExportLogsServiceRequest`` → ``LogRecord`` rows.
+"""Parsed ``ExportLogsServiceRequest`` → ``LogRecord`` rows.
 
 Kept: severity number and text, a body of any AnyValue type, attributes, resource,
 scope, trace/span ids (hex, ``""`` when empty), flags, both timestamps. A record without
 ``time_unix_nano`` takes its observed time; a record without an observed time is
 observed now (we are the collection system). Invalid records (trace_id not empty or 16
 bytes, span_id not empty or 8 bytes) are tallied; records below ``min_severity`` are
-dropped and tallied under ``INGEST_MIN_SEVERITY``.
+dropped and tallied under ``INGEST_MIN_SEVERITY``. Shared resource dicts and scopes are
+read-only downstream.
 """
 
 from __future__ import annotations
@@ -13,25 +14,24 @@ from __future__ import annotations
 import time
 from collections.abc import Iterable
 from functools import partial
-
-from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
-from opentelemetry.proto.logs.v1.logs_pb2 import ScopeLogs
+from typing import Any
 
 from otelctx.model import LogRecord
 from otelctx.otlp.policy import MIN_SEVERITY_SETTING, IngestPolicy, severity_of
 from otelctx.otlp.tally import Tally, admit
-from otelctx.otlp.values import any_value, attributes, scope
+from otelctx.otlp.values import AttributeCache, any_value
 
 
-def logs_from(
-    request: ExportLogsServiceRequest, policy: IngestPolicy, tally: Tally
-) -> list[LogRecord]:
+def logs_from(request: Any, policy: IngestPolicy, tally: Tally) -> list[LogRecord]:
+    """``request`` is a ``schema.REQUEST_CLASSES[Signal.LOGS]`` message."""
     records: list[LogRecord] = []
     append = records.append
     min_severity = policy.min_severity
     now = time.time_ns()
+    cache = AttributeCache()
+    pair = cache.__getitem__
     for resource_logs in request.resource_logs:
-        resource = attributes(resource_logs.resource.attributes)
+        resource = dict(map(pair, resource_logs.resource.attributes))
         scope_logs_list = resource_logs.scope_logs
         admitted = admit(policy, resource, tally, partial(_record_count, scope_logs_list))
         if admitted is None:
@@ -39,7 +39,7 @@ def logs_from(
         tenant, service = admitted
         below_severity = 0
         for scope_logs in scope_logs_list:
-            scope_record = scope(scope_logs.scope)
+            scope = cache.scope(scope_logs.scope)
             for log in scope_logs.log_records:
                 trace_id: bytes = log.trace_id
                 span_id: bytes = log.span_id
@@ -53,27 +53,27 @@ def logs_from(
                     continue
                 observed: int = log.observed_time_unix_nano or now
                 append(
-                    LogRecord(
-                        tenant_id=tenant,
-                        service_name=service,
-                        time_unix_nano=log.time_unix_nano or observed,
-                        observed_time_unix_nano=observed,
-                        severity_number=severity_number,
-                        severity_text=severity_text,
-                        body=any_value(log.body),
-                        attributes=attributes(log.attributes),
-                        resource=resource,
-                        scope=scope_record,
-                        trace_id=trace_id.hex(),
-                        span_id=span_id.hex(),
-                        flags=log.flags,
+                    LogRecord(  # positional, in model field order
+                        tenant,
+                        service,
+                        log.time_unix_nano or observed,
+                        observed,
+                        severity_number,
+                        severity_text,
+                        any_value(log.body),
+                        dict(map(pair, log.attributes)),
+                        resource,
+                        scope,
+                        trace_id.hex(),
+                        span_id.hex(),
+                        log.flags,
                     )
                 )
         tally.drop(below_severity, MIN_SEVERITY_SETTING)
     return records
 
 
-def _record_count(scope_logs_list: Iterable[ScopeLogs]) -> int:
+def _record_count(scope_logs_list: Iterable[Any]) -> int:
     return sum(len(scope_logs.log_records) for scope_logs in scope_logs_list)
 
 

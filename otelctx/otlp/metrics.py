@@ -16,19 +16,14 @@ A metric without a name rejects all its points; a metric without data has none.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from functools import partial
 from typing import Any
-
-from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import (
-    ExportMetricsServiceRequest,
-)
-from opentelemetry.proto.metrics.v1.metrics_pb2 import Metric, ScopeMetrics
 
 from otelctx.model import Attributes, JSONValue, MetricPoint, MetricType, Scope
 from otelctx.otlp.policy import IngestPolicy
 from otelctx.otlp.tally import Tally, admit
-from otelctx.otlp.values import attributes, scope
+from otelctx.otlp.values import AttributeCache, Pair
 
 _TYPES = {
     "gauge": MetricType.GAUGE,
@@ -39,19 +34,20 @@ _TYPES = {
 }
 
 
-def points_from(
-    request: ExportMetricsServiceRequest, policy: IngestPolicy, tally: Tally
-) -> list[MetricPoint]:
+def points_from(request: Any, policy: IngestPolicy, tally: Tally) -> list[MetricPoint]:
+    """``request`` is a ``schema.REQUEST_CLASSES[Signal.METRICS]`` message."""
     records: list[MetricPoint] = []
+    cache = AttributeCache()
+    pair = cache.__getitem__
     for resource_metrics in request.resource_metrics:
-        resource = attributes(resource_metrics.resource.attributes)
+        resource = dict(map(pair, resource_metrics.resource.attributes))
         scope_metrics_list = resource_metrics.scope_metrics
         admitted = admit(policy, resource, tally, partial(_point_count, scope_metrics_list))
         if admitted is None:
             continue
         tenant, service = admitted
         for scope_metrics in scope_metrics_list:
-            scope_record = scope(scope_metrics.scope)
+            scope_record = cache.scope(scope_metrics.scope)
             for metric in scope_metrics.metrics:
                 which = metric.WhichOneof("data")
                 if which is None:
@@ -60,16 +56,16 @@ def points_from(
                 if not metric.name:
                     tally.reject(len(data.data_points), "metric name is empty")
                     continue
-                head = _Head(tenant, service, metric, _TYPES[which], resource, scope_record)
+                head = _Head(tenant, service, metric, _TYPES[which], resource, scope_record, pair)
                 records.extend(_BUILDERS[which](head, data))
     return records
 
 
-def _point_count(scope_metrics_list: Iterable[ScopeMetrics]) -> int:
+def _point_count(scope_metrics_list: Iterable[Any]) -> int:
     return sum(_points_of(m) for scope in scope_metrics_list for m in scope.metrics)
 
 
-def _points_of(metric: Metric) -> int:
+def _points_of(metric: Any) -> int:
     which = metric.WhichOneof("data")
     return 0 if which is None else len(getattr(metric, which).data_points)
 
@@ -81,6 +77,7 @@ class _Head:
         "description",
         "metric_type",
         "name",
+        "pair",
         "resource",
         "scope",
         "service",
@@ -92,11 +89,13 @@ class _Head:
         self,
         tenant: str,
         service: str,
-        metric: Metric,
+        metric: Any,
         metric_type: MetricType,
         resource: Attributes,
         scope_record: Scope,
+        pair: Callable[[bytes], Pair],
     ) -> None:
+        self.pair = pair
         self.tenant = tenant
         self.service = service
         self.name: str = metric.name
@@ -131,7 +130,7 @@ class _Head:
             metric_type=self.metric_type,
             time_unix_nano=p.time_unix_nano,
             start_time_unix_nano=p.start_time_unix_nano,
-            attributes=attributes(p.attributes),
+            attributes=dict(map(self.pair, p.attributes)),
             resource=self.resource,
             scope=self.scope,
             value=value,

@@ -1,9 +1,9 @@
-"""OTLP/JSON request bodies → the same protobuf messages the binary path decodes.
+"""OTLP/JSON request bodies → the protobuf bytes the binary path decodes.
 
 One mapping, not two: the JSON document is parsed with orjson, the few places where
-OTLP/JSON differs from protojson are fixed up in place, and ``json_format.ParseDict``
-fills the upb message that ``decode.py`` then turns into records exactly as it does for
-protobuf bodies. ``ParseDict`` already accepts lowerCamelCase and snake_case keys, enum
+OTLP/JSON differs from protojson are fixed up in place, ``json_format.ParseDict`` fills
+the standard upb message, and its serialization goes through ``decode.py`` exactly as a
+protobuf body does. ``ParseDict`` already accepts lowerCamelCase and snake_case keys, enum
 names or integers, 64-bit integers as strings or numbers, base64 ``bytesValue`` and
 (with ``ignore_unknown_fields``) unknown keys, and reports wrong-typed fields.
 
@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import base64
 from collections.abc import Callable, Iterator
-from typing import Any, TypeVar
+from typing import Any
 
 import orjson
 from google.protobuf import json_format  # type: ignore[import-untyped, unused-ignore]
@@ -28,7 +28,6 @@ from google.protobuf import json_format  # type: ignore[import-untyped, unused-i
 from otelctx.model import Signal
 from otelctx.otlp.errors import DecodeError
 
-M = TypeVar("M")
 Reject = Callable[[int, str], None]
 ItemFixer = Callable[[dict[str, Any]], str | None]
 
@@ -46,8 +45,8 @@ _METRIC_DATA_KEYS = (
 )
 
 
-def parse(body: bytes, message_type: type[M], signal: Signal, reject: Reject) -> M:
-    """Parse an OTLP/JSON ``body`` into a new ``message_type`` message."""
+def to_protobuf(body: bytes, message_type: Any, signal: Signal, reject: Reject) -> bytes:
+    """The OTLP/JSON ``body`` as a serialized ``message_type`` (a standard OTLP class)."""
     try:
         document = orjson.loads(body)
     except orjson.JSONDecodeError as exc:
@@ -65,7 +64,8 @@ def parse(body: bytes, message_type: type[M], signal: Signal, reject: Reject) ->
         raise DecodeError(
             f"request body is not a valid OTLP/JSON {message_type.__name__}: {_short(str(exc))}"
         ) from None
-    return message
+    serialized: bytes = message.SerializeToString()
+    return serialized
 
 
 def _fix_traces(document: dict[str, Any], reject: Reject) -> None:
