@@ -172,8 +172,8 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         srv = start_server(Path(tmp))
         target = srv.grpc_endpoint if args.protocol == "grpc" else srv.http_base + "/v1/traces"
-        q: mp.Queue = mp.Queue()  # type: ignore[type-arg]
         ctx = mp.get_context("spawn")
+        q = ctx.Queue()
         procs = [
             ctx.Process(target=_client, args=(args.protocol, target, i, args.seconds,
                                               args.warmup, q))

@@ -23,7 +23,7 @@ from otelctx.ingest.cardinality import SeriesLimiter
 from otelctx.ingest.errors import ExportFailed, ExportRefused
 from otelctx.model import LogRecord, MetricPoint, Signal, SpanRecord
 from otelctx.otlp import Decoded, Encoding, IngestPolicy, decode_logs, decode_metrics, decode_traces
-from otelctx.storage.base import StorageUnavailable, WriteBatch
+from otelctx.storage.base import StorageError, StorageUnavailable, WriteBatch
 from otelctx.telemetry import Metrics
 
 # Bodies above this are decoded in a worker thread so the event loop keeps ticking.
@@ -112,7 +112,8 @@ class Ingest:
                     RETRY_AFTER_UNAVAILABLE_S, "unavailable",
                 )  # fmt: skip
             m.rejected.labels(signal.value, "storage_error").inc(len(batch))
-            raise ExportFailed(f"storage failed: {sub.error}")
+            detail = str(sub.error) if isinstance(sub.error, StorageError) else "internal error"
+            raise ExportFailed(f"storage failed: {detail}")
         m.accepted.labels(signal.value, transport).inc(len(batch))
         return ExportResult(len(batch), decoded.rejected, decoded.message)
 

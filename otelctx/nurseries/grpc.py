@@ -193,7 +193,8 @@ class _Receiver:
 
 
 class _OtlpServer(Server):
-    """grpclib's Server with HTTP/2 MAX_CONCURRENT_STREAMS set on every connection."""
+    """grpclib's Server with HTTP/2 MAX_CONCURRENT_STREAMS set on every connection, and
+    the request headers kept on each stream (grpclib keeps them only on the client side)."""
 
     def __init__(self, max_streams: int, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -203,6 +204,16 @@ class _OtlpServer(Server):
         protocol = super()._protocol_factory()
         max_streams = self._max_streams
         made = protocol.connection_made
+        handler = protocol.handler
+        accept = handler.accept
+
+        def accept_keeping_headers(stream: Any, headers: Any, release_stream: Any) -> None:
+            # grpclib hands request headers only to its dispatcher; keep them on the
+            # stream so _read_message can see grpc-encoding.
+            stream.headers = headers
+            accept(stream, headers, release_stream)
+
+        setattr(handler, "accept", accept_keeping_headers)  # noqa: B010 - per-instance hook
 
         def connection_made(transport: asyncio.BaseTransport) -> None:
             made(transport)

@@ -8,8 +8,9 @@ Resource handling: the writer owns the receive end. When every send end is close
 drains what is left, commits it and returns; that is how shutdown flushes.
 
 Error handling: StorageUnavailable fails the whole group (clients get a retryable
-answer; nothing was acknowledged). Any other StorageError is retried one submission
-at a time, so one bad export cannot sink the others. Every submission's ``done`` is
+answer; nothing was acknowledged). Any other error is retried one submission at a
+time, so one bad export cannot sink the others; an export that fails alone gets a
+non-retryable error. The writer task itself never dies of a failed commit. Every submission's ``done`` is
 set exactly once, whatever happens, and its admission released.
 """
 
@@ -102,9 +103,15 @@ async def _commit(
         for sub in group:
             sub.error = exc
         return
-    except StorageError as exc:
+    except Exception as exc:
+        # Not only StorageError: whatever a backend raises must not kill the writer
+        # (that would stop every ack). The group is retried one export at a time.
         metrics.writer_failures.labels("error").inc()
-        log.error("commit of %d items failed: %s", len(merged), exc)
+        if isinstance(exc, StorageError):
+            log.error("commit of %d items failed: %s", len(merged), exc)
+        else:
+            metrics.internal_errors.labels("writer").inc()
+            log.exception("commit of %d items failed unexpectedly", len(merged))
         if len(group) == 1:
             group[0].error = exc
             return

@@ -90,61 +90,60 @@ def attributes(key_values: Iterable[Any]) -> Attributes:
 def _simple_pair(raw: bytes) -> Pair | None:
     """Read a ``KeyValue`` that is exactly ``key`` then a scalar ``value``, else ``None``.
 
-    Only the canonical layout is accepted (each field once, in order, lengths adding up
-    to the end, UTF-8 valid); anything else is left to upb, so the result is always what
-    upb would give.
+    Only the canonical layout is accepted: key (shorter than 128 bytes) then value, each
+    once, lengths adding up exactly to the end, UTF-8 valid. Anything else is left to
+    upb, so the result is always what upb would give. Reading past the end raises
+    IndexError, which also means "not the simple layout".
     """
-    end = len(raw)
-    if end < 4 or raw[0] != _KEY_TAG:
-        return None
-    key_len, key_start = _length(raw, 1)
-    key_end = key_start + key_len
-    if key_len < 0 or key_end + 2 > end or raw[key_end] != _VALUE_TAG:
-        return None
-    value_len, value_start = _length(raw, key_end + 1)
-    if value_len < 2 or value_start + value_len != end:
-        return None
-    tag = raw[value_start]
-    body = value_start + 1
-    value: JSONValue
-    if tag == _STRING_TAG:
-        text_len, text_start = _length(raw, body)
-        if text_len < 0 or text_start + text_len != end:
-            return None
-        try:
-            value = raw[text_start:].decode()
-        except UnicodeDecodeError:
-            return None
-    elif tag == _INT_TAG:
-        value = _int64_to_end(raw, body)
-        if value is None:
-            return None
-    elif tag == _DOUBLE_TAG:
-        if end - body != 8:
-            return None
-        value = _unpack_double(raw, body)[0]
-    elif tag == _BOOL_TAG:
-        if end - body != 1 or raw[body] > 1:
-            return None
-        value = raw[body] == 1
-    else:
-        return None
     try:
-        return raw[key_start:key_end].decode(), value
-    except UnicodeDecodeError:
+        if raw[0] != _KEY_TAG or raw[1] >= 0x80:
+            return None
+        key_end = 2 + raw[1]
+        if raw[key_end] != _VALUE_TAG:
+            return None
+        pos = key_end + 1
+        value_len = raw[pos]
+        if value_len < 0x80:
+            pos += 1
+        elif raw[pos + 1] < 0x80:
+            value_len = (value_len & 0x7F) | (raw[pos + 1] << 7)
+            pos += 2
+        else:
+            return None
+        end = len(raw)
+        if pos + value_len != end or value_len < 2:
+            return None
+        tag = raw[pos]
+        value: JSONValue
+        if tag == _STRING_TAG:
+            text_len = raw[pos + 1]
+            if text_len < 0x80:
+                pos += 2
+            elif raw[pos + 2] < 0x80:
+                text_len = (text_len & 0x7F) | (raw[pos + 2] << 7)
+                pos += 3
+            else:
+                return None
+            if pos + text_len != end:
+                return None
+            value = raw[pos:].decode()
+        elif tag == _INT_TAG:
+            value = _int64_to_end(raw, pos + 1)
+            if value is None:
+                return None
+        elif tag == _DOUBLE_TAG:
+            if value_len != 9:
+                return None
+            value = _unpack_double(raw, pos + 1)[0]
+        elif tag == _BOOL_TAG:
+            if value_len != 2 or raw[pos + 1] > 1:
+                return None
+            value = raw[pos + 1] == 1
+        else:
+            return None
+        return raw[2:key_end].decode(), value
+    except (IndexError, UnicodeDecodeError):
         return None
-
-
-def _length(raw: bytes, pos: int) -> tuple[int, int]:
-    """A one- or two-byte varint at ``pos`` → (value, next position); (-1, pos) otherwise."""
-    if pos >= len(raw):
-        return -1, pos
-    first = raw[pos]
-    if first < 0x80:
-        return first, pos + 1
-    if pos + 1 < len(raw) and raw[pos + 1] < 0x80:
-        return (first & 0x7F) | (raw[pos + 1] << 7), pos + 2
-    return -1, pos
 
 
 def _int64_to_end(raw: bytes, pos: int) -> int | None:

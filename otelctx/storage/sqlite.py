@@ -185,6 +185,9 @@ class SqliteStorage:
                 return await trio.to_thread.run_sync(fn)
             except sqlite3.Error as exc:
                 raise _translate(exc, what) from exc
+            except (OverflowError, ValueError, TypeError) as exc:
+                # a value the driver cannot bind (e.g. an integer beyond 64 bits)
+                raise StorageError(f"sqlite: {what} failed: unstorable value: {exc}") from exc
 
     # -- writes ---------------------------------------------------------------------------
 

@@ -149,9 +149,7 @@ def http_request(
 def post_protobuf(
     server: ServerProcess, body: bytes, extra: dict[str, str] | None = None
 ) -> tuple[int, http.client.HTTPMessage, bytes]:
-    return http_request(
-        server, body, {"Content-Type": "application/x-protobuf", **(extra or {})}
-    )
+    return http_request(server, body, {"Content-Type": "application/x-protobuf", **(extra or {})})
 
 
 def grpc_export(
@@ -167,9 +165,7 @@ def grpc_export(
             request_serializer=lambda b: b,
             response_deserializer=lambda b: b,
         )
-        return export(
-            payload, metadata=metadata, compression=compression, timeout=GRPC_TIMEOUT_S
-        )
+        return export(payload, metadata=metadata, compression=compression, timeout=GRPC_TIMEOUT_S)
 
 
 def grpc_error(server: ServerProcess, payload: bytes, **kwargs: object) -> grpc.RpcError:
@@ -233,9 +229,7 @@ def test_http_malformed_json_is_400_with_json_status(srv: ServerProcess) -> None
 
 
 def test_http_json_with_charset_parameter_is_accepted(srv: ServerProcess) -> None:
-    status, _, body = http_request(
-        srv, b"{}", {"Content-Type": "application/json; charset=utf-8"}
-    )
+    status, _, body = http_request(srv, b"{}", {"Content-Type": "application/json; charset=utf-8"})
     assert status == 200, body
     assert orjson.loads(body) == {}
 
@@ -266,7 +260,7 @@ def test_http_gzip_bomb_is_413_fast_and_memory_stays_sane(srv: ServerProcess) ->
     before = counts(srv)
     rss_before = rss_kib(srv.proc.pid)
     t0 = time.monotonic()
-    status, headers, body = post_protobuf(srv, bomb, {"Content-Encoding": "gzip"})
+    status, _, body = post_protobuf(srv, bomb, {"Content-Encoding": "gzip"})
     elapsed = time.monotonic() - t0
     assert status == 413, body
     assert Status.FromString(body).code == RESOURCE_EXHAUSTED
@@ -351,17 +345,33 @@ def test_http_short_trace_id_is_partial_success(srv: ServerProcess) -> None:
 @pytest.mark.parametrize(
     "tenant",
     [
-        "acme\x01corp",  # control character
-        "acme\x7f",  # DEL
-        "t" * 200,  # too long
+        b"acme\x01corp",  # C0 control character
+        b"acme\x7f",  # DEL
+        b"ac\x85me",  # C1 control character (NEL) inside the value
+        "acme\u200b".encode(),  # zero-width space (a format character), UTF-8 on the wire
+        b"t" * 200,  # too long
     ],
-    ids=["control", "del", "200-chars"],
+    ids=["c0-control", "del", "c1-control", "zero-width-space", "200-chars"],
 )
-def test_http_hostile_tenant_header_is_400(srv: ServerProcess, tenant: str) -> None:
+def test_http_hostile_tenant_header_is_400(srv: ServerProcess, tenant: bytes) -> None:
     before = counts(srv)
     valid = make_request([make_span()]).SerializeToString()
-    status, _, body = post_protobuf(srv, valid, {"X-Tenant-ID": tenant})
+    conn = http.client.HTTPConnection("127.0.0.1", srv.http_port, timeout=HTTP_TIMEOUT_S)
+    try:
+        # putheader sends the bytes as they are (request() would re-encode a str).
+        conn.putrequest("POST", "/v1/traces")
+        conn.putheader("Content-Type", "application/x-protobuf")
+        conn.putheader("Content-Length", str(len(valid)))
+        conn.putheader("X-Tenant-ID", tenant)
+        conn.endheaders(valid)
+        resp = conn.getresponse()
+        status, body = resp.status, resp.read()
+    finally:
+        conn.close()
     assert status == 400, body
+    err = Status.FromString(body)
+    assert err.code == INVALID_ARGUMENT
+    assert "X-Tenant-ID" in err.message
     assert counts(srv) == before
 
 
@@ -471,9 +481,7 @@ def test_grpc_hostile_tenant_metadata_is_invalid_argument(srv: ServerProcess) ->
 
 def test_grpc_valid_tenant_metadata_scopes_rows(srv: ServerProcess) -> None:
     span = make_span()
-    grpc_export(
-        srv, make_request([span]).SerializeToString(), metadata=[("x-tenant-id", "globex")]
-    )
+    grpc_export(srv, make_request([span]).SerializeToString(), metadata=[("x-tenant-id", "globex")])
     assert [r[0] for r in span_rows(srv, [span.trace_id.hex()])] == ["globex"]
 
 
@@ -491,9 +499,7 @@ def test_grpc_short_trace_id_is_partial_success(srv: ServerProcess) -> None:
 def test_grpc_gzip_valid_request_is_stored(srv: ServerProcess) -> None:
     spans = [make_span(), make_span(), make_span()]
     resp = ExportTraceServiceResponse.FromString(
-        grpc_export(
-            srv, make_request(spans).SerializeToString(), compression=grpc.Compression.Gzip
-        )
+        grpc_export(srv, make_request(spans).SerializeToString(), compression=grpc.Compression.Gzip)
     )
     assert not resp.HasField("partial_success")
     assert len(span_rows(srv, [s.trace_id.hex() for s in spans])) == 3

@@ -1,0 +1,190 @@
+"""The storage contract, run against every backend available.
+
+Each backend gets a fresh database per test. Rules checked: a write is atomic and
+readable afterwards with every field intact; spans are idempotent on (tenant, trace,
+span); the trace summary does not depend on the order or the batching in which spans
+arrive; every read is scoped to one tenant.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import random
+import uuid
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from otelctx.model import (
+    LogRecord,
+    MetricPoint,
+    MetricType,
+    Scope,
+    SpanEvent,
+    SpanKind,
+    SpanLink,
+    SpanRecord,
+    StatusCode,
+)
+from otelctx.storage.base import Storage, StorageError, WriteBatch
+from otelctx.storage.sqlite import open_sqlite
+
+T0 = 1_795_000_000_000_000_000
+
+
+@pytest.fixture
+async def storage(tmp_path: Path) -> AsyncIterator[Storage]:
+    async with open_sqlite(str(tmp_path / "contract.db")) as s:
+        yield s
+
+
+def span(
+    trace: str = "a" * 32,
+    span_id: str = "1" * 16,
+    parent: str = "",
+    *,
+    tenant: str = "t1",
+    service: str = "checkout",
+    name: str = "GET /cart",
+    start: int = T0,
+    duration: int = 5_000_000,
+    status: StatusCode = StatusCode.UNSET,
+) -> SpanRecord:
+    return SpanRecord(
+        tenant_id=tenant, trace_id=trace, span_id=span_id, parent_span_id=parent,
+        service_name=service, name=name, kind=SpanKind.SERVER, start_time_unix_nano=start,
+        end_time_unix_nano=start + duration, status_code=status,
+        status_message="boom" if status is StatusCode.ERROR else "", trace_state="k=v",
+        attributes={"http.method": "GET", "n": 3, "f": 1.5, "ok": True, "l": ["a", 1]},
+        resource={"service.name": service, "host": {"name": "h1"}},
+        scope=Scope("lib", "1.0", {"s": 1}),
+        events=(SpanEvent(start + 1, "exception", {"exception.message": "x"}),),
+        links=(SpanLink("b" * 32, "2" * 16, "", {"l": 1}),),
+    )  # fmt: skip
+
+
+def log(tenant: str = "t1", trace: str = "a" * 32, body: object = "hello") -> LogRecord:
+    return LogRecord(
+        tenant_id=tenant, service_name="checkout", time_unix_nano=T0 + 7,
+        observed_time_unix_nano=T0 + 9, severity_number=17, severity_text="ERROR", body=body,
+        attributes={"k": "v"}, resource={"service.name": "checkout"}, scope=Scope("l", "2", {}),
+        trace_id=trace, span_id="1" * 16, flags=1,
+    )  # fmt: skip
+
+
+def point(tenant: str = "t1", kind: MetricType = MetricType.HISTOGRAM) -> MetricPoint:
+    return MetricPoint(
+        tenant_id=tenant, service_name="checkout", name="http.server.duration",
+        description="d", unit="ms", metric_type=kind, time_unix_nano=T0,
+        start_time_unix_nano=T0 - 10, attributes={"route": "/"}, resource={}, scope=Scope(),
+        value=None, count=3, sum=12.5, min=1.0, max=9.0,
+        data={"bucket_counts": [1, 2], "explicit_bounds": [5.0]}, aggregation_temporality=2,
+    )  # fmt: skip
+
+
+async def test_round_trip_keeps_every_field(storage: Storage) -> None:
+    root = span(status=StatusCode.OK)
+    child = span(span_id="2" * 16, parent="1" * 16, service="payments", name="charge",
+                 start=T0 + 1_000, duration=1_000_000, status=StatusCode.ERROR)  # fmt: skip
+    result = await storage.write(
+        WriteBatch(spans=[root, child], logs=[log(), log(body={"a": [1, 2]})], points=[point()])
+    )
+    assert (result.spans_inserted, result.spans_duplicate) == (2, 0)
+    detail = await storage.get_trace("t1", "a" * 32)
+    assert detail is not None
+    assert detail.spans == [root, child]
+    assert [r.body for r in detail.logs] == ["hello", {"a": [1, 2]}]
+    assert detail.logs[0] == log()
+    s = detail.summary
+    assert (s.root_service, s.root_operation) == ("checkout", "GET /cart")
+    assert (s.span_count, s.error_count, s.status_code) == (2, 1, StatusCode.ERROR)
+    assert s.duration_ns == 5_000_000
+    assert detail.services == ["checkout", "payments"]
+    assert await storage.count_rows("metric_points") == 1
+
+
+async def test_spans_are_idempotent(storage: Storage) -> None:
+    batch = WriteBatch(spans=[span(), span(span_id="2" * 16, parent="1" * 16)])
+    await storage.write(batch)
+    again = await storage.write(batch)
+    assert (again.spans_inserted, again.spans_duplicate) == (0, 2)
+    # the same span twice inside one batch is stored once, too
+    twice = await storage.write(WriteBatch(spans=[span(span_id="3" * 16)] * 2))
+    assert (twice.spans_inserted, twice.spans_duplicate) == (1, 1)
+    detail = await storage.get_trace("t1", "a" * 32)
+    assert detail is not None
+    assert detail.summary.span_count == 3
+    assert await storage.count_rows("spans") == 3
+
+
+async def test_reads_are_scoped_to_a_tenant(storage: Storage) -> None:
+    await storage.write(WriteBatch(spans=[span(tenant="t1")], logs=[log("t1")]))
+    await storage.write(WriteBatch(spans=[span(tenant="t2", service="other")], logs=[log("t2")]))
+    one = await storage.get_trace("t1", "a" * 32)
+    two = await storage.get_trace("t2", "a" * 32)
+    assert one is not None and two is not None
+    assert [s.service_name for s in one.spans] == ["checkout"]
+    assert [s.service_name for s in two.spans] == ["other"]
+    assert len(one.logs) == len(two.logs) == 1
+    assert await storage.get_trace("t3", "a" * 32) is None
+    assert await storage.count_rows("spans", "t1") == 1
+
+
+async def test_a_failed_write_stores_nothing(storage: Storage) -> None:
+    good = span(span_id="5" * 16)
+    unstorable = dataclasses.replace(span(span_id="6" * 16), start_time_unix_nano=2**64)
+    with pytest.raises(StorageError):
+        await storage.write(WriteBatch(spans=[good, unstorable], logs=[log()]))
+    assert await storage.count_rows("spans") == 0
+    assert await storage.count_rows("logs") == 0
+    assert await storage.count_rows("traces") == 0
+    await storage.write(WriteBatch(spans=[good]))
+    assert await storage.count_rows("spans") == 1
+
+
+_TRACE_SPANS = st.lists(
+    st.tuples(
+        st.integers(0, 10_000),  # start offset
+        st.integers(0, 5_000),  # duration
+        st.sampled_from(list(StatusCode)),
+        st.booleans(),  # has a parent
+    ),
+    min_size=1,
+    max_size=12,
+)
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(spec=_TRACE_SPANS, seed=st.integers(0, 2**32), cuts=st.integers(1, 4))
+async def test_summary_does_not_depend_on_arrival_order(
+    tmp_path: Path, spec: list[tuple[int, int, StatusCode, bool]], seed: int, cuts: int
+) -> None:
+    spans = [
+        span(trace="c" * 32, span_id=f"{i + 1:016x}", parent="" if not p else "f" * 16,
+             service=f"svc{i % 3}", name=f"op{i}", start=T0 + off, duration=dur, status=st_)
+        for i, (off, dur, st_, p) in enumerate(spec)
+    ]  # fmt: skip
+    shuffled = spans[:]
+    random.Random(seed).shuffle(shuffled)
+    size = max(1, len(shuffled) // cuts)
+    # hypothesis reuses tmp_path across examples: one fresh file per example
+    async with open_sqlite(str(tmp_path / f"order-{uuid.uuid4().hex}.db")) as s:
+        for i in range(0, len(shuffled), size):
+            await s.write(WriteBatch(spans=shuffled[i : i + size]))
+        detail = await s.get_trace("t1", "c" * 32)
+    assert detail is not None
+    got = detail.summary
+    entries = [x for x in spans if not x.parent_span_id]
+    root = min(entries or spans, key=lambda x: (x.start_time_unix_nano, 0))
+    assert got.span_count == len(spans)
+    assert got.error_count == sum(x.status_code is StatusCode.ERROR for x in spans)
+    assert got.status_code == max(x.status_code for x in spans)
+    assert got.start_time_unix_nano == min(x.start_time_unix_nano for x in spans)
+    assert got.end_time_unix_nano == max(x.end_time_unix_nano for x in spans)
+    assert got.start_time_unix_nano <= root.start_time_unix_nano
+    roots_at_min = {x.name for x in (entries or spans)
+                    if x.start_time_unix_nano == root.start_time_unix_nano}  # fmt: skip
+    assert got.root_operation in roots_at_min
