@@ -16,17 +16,16 @@ import os
 import re
 import sys
 import tempfile
-import threading
 import time
 import urllib.request
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from opentelemetry.proto.collector.trace.v1 import trace_service_pb2  # noqa: E402
-from opentelemetry.proto.common.v1 import common_pb2  # noqa: E402
-from opentelemetry.proto.resource.v1 import resource_pb2  # noqa: E402
-from opentelemetry.proto.trace.v1 import trace_pb2  # noqa: E402
+from opentelemetry.proto.collector.trace.v1 import trace_service_pb2
+from opentelemetry.proto.common.v1 import common_pb2
+from opentelemetry.proto.resource.v1 import resource_pb2
+from opentelemetry.proto.trace.v1 import trace_pb2
 
 SALT = b"\xa5SALT\x5a\xc3\x3c"  # 8 bytes, replaced per request to make trace ids unique
 SPANS_PER_REQUEST = 512

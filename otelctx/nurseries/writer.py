@@ -10,8 +10,8 @@ drains what is left, commits it and returns; that is how shutdown flushes.
 Error handling: StorageUnavailable fails the whole group (clients get a retryable
 answer; nothing was acknowledged). Any other error is retried one submission at a
 time, so one bad export cannot sink the others; an export that fails alone gets a
-non-retryable error. The writer task itself never dies of a failed commit. Every submission's ``done`` is
-set exactly once, whatever happens, and its admission released.
+non-retryable error. The writer task itself never dies of a failed commit. Every
+submission's ``done`` is set exactly once, whatever happens, and its admission released.
 """
 
 from __future__ import annotations

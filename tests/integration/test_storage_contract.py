@@ -157,7 +157,9 @@ _TRACE_SPANS = st.lists(
 )
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(spec=_TRACE_SPANS, seed=st.integers(0, 2**32), cuts=st.integers(1, 4))
 async def test_summary_does_not_depend_on_arrival_order(
     tmp_path: Path, spec: list[tuple[int, int, StatusCode, bool]], seed: int, cuts: int
