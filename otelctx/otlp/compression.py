@@ -1,9 +1,10 @@
 """Content-Encoding handling for OTLP request bodies.
 
-``decompress`` never holds more than ``max_bytes + 1`` bytes of output from one stream
-(plus the final join when a gzip body has several members): zlib is driven with
-``max_length`` so a compression bomb is refused as soon as it crosses the limit instead
-of being inflated first.
+``decompress`` never holds more than ``max_bytes + 1`` bytes of output (plus the final
+join when a gzip body has several members): zlib is driven with ``max_length`` so a
+compression bomb is refused as soon as it crosses the limit instead of being inflated
+first. Input is fed in 64 KiB pieces and a body may hold at most ``MAX_GZIP_MEMBERS``
+gzip members, so a body of many tiny members cannot make it copy quadratically.
 
 Error handling: an unknown encoding raises ``UnsupportedEncoding`` (HTTP 415), a corrupt
 or truncated stream ``DecodeError`` (HTTP 400), too much output ``PayloadTooLarge``
@@ -19,6 +20,8 @@ from otelctx.otlp.errors import DecodeError, PayloadTooLarge
 _GZIP_WBITS = 16 + zlib.MAX_WBITS
 _ZLIB_WBITS = zlib.MAX_WBITS
 _RAW_WBITS = -zlib.MAX_WBITS
+_INPUT_PIECE = 64 * 1024
+MAX_GZIP_MEMBERS = 1000
 
 
 class UnsupportedEncoding(DecodeError):
@@ -56,32 +59,38 @@ def decompress(body: bytes, content_encoding: str | None, max_bytes: int) -> byt
 
 
 def _inflate(body: bytes, wbits: int, max_bytes: int, name: str) -> bytes:
+    view = memoryview(body)
+    end = len(body)
     chunks: list[bytes] = []
     total = 0
-    data = body
-    stream = zlib.decompressobj(wbits)
+    offset = 0
+    members = 0
     try:
         while True:
-            # Asking for one byte more than allowed tells "exactly at the limit" from "over".
-            chunk = stream.decompress(data, max_bytes - total + 1)
-            if chunk:
-                total += len(chunk)
-                if total > max_bytes:
-                    raise PayloadTooLarge(max_bytes)
-                chunks.append(chunk)
-            if stream.eof:
-                rest = stream.unused_data
-                if not rest.strip(b"\x00"):  # gzip(1) tolerates zero padding too
-                    break
-                if wbits != _GZIP_WBITS:
-                    raise DecodeError(f"request body has data after the end of the {name} stream")
-                # Another gzip member follows (e.g. `cat a.gz b.gz`).
-                stream = zlib.decompressobj(wbits)
-                data = rest
-                continue
-            data = stream.unconsumed_tail
-            if not data and not chunk:
-                raise DecodeError(f"request body is a truncated {name} stream")
+            members += 1
+            if members > MAX_GZIP_MEMBERS:
+                raise DecodeError(f"request body has more than {MAX_GZIP_MEMBERS} gzip members")
+            stream = zlib.decompressobj(wbits)
+            while not stream.eof:
+                if offset >= end:
+                    raise DecodeError(f"request body is a truncated {name} stream")
+                # Bounded pieces: at the end of a member zlib copies the rest of its input.
+                piece = view[offset : offset + _INPUT_PIECE]
+                offset += len(piece)
+                # One byte over the budget tells "exactly at the limit" from "over". Unless
+                # that raises, zlib has used the whole piece, so nothing is left pending.
+                chunk = stream.decompress(piece, max_bytes - total + 1)
+                if chunk:
+                    total += len(chunk)
+                    if total > max_bytes:
+                        raise PayloadTooLarge(max_bytes)
+                    chunks.append(chunk)
+            offset -= len(stream.unused_data)
+            if offset == end or (body[offset] == 0 and body.count(0, offset) == end - offset):
+                break  # done, or zero padding after the stream (gzip(1) accepts that too)
+            if wbits != _GZIP_WBITS:
+                raise DecodeError(f"request body has data after the end of the {name} stream")
+            # Another gzip member follows (e.g. `cat a.gz b.gz`).
     except zlib.error as exc:
         raise DecodeError(f"request body is not valid {name}: {exc}") from exc
     if len(chunks) == 1:

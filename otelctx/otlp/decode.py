@@ -21,12 +21,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
-from google.protobuf.message import DecodeError as ProtobufDecodeError  # type: ignore[import-untyped, unused-ignore]
-from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
-from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import (
-    ExportMetricsServiceRequest,
-)
-from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+from google.protobuf.message import DecodeError as ProtobufDecodeError
 
 from otelctx.model import LogRecord, MetricPoint, Signal, SpanRecord
 from otelctx.otlp import otlpjson
@@ -39,18 +34,6 @@ from otelctx.otlp.tally import Tally
 from otelctx.otlp.traces import spans_from
 
 R = TypeVar("R")
-
-_REQUEST_NAMES = {
-    Signal.TRACES: "ExportTraceServiceRequest",
-    Signal.LOGS: "ExportLogsServiceRequest",
-    Signal.METRICS: "ExportMetricsServiceRequest",
-}
-# OTLP/JSON is parsed into the standard classes (json_format needs them), then serialized.
-_JSON_CLASSES: dict[Signal, Any] = {
-    Signal.TRACES: ExportTraceServiceRequest,
-    Signal.LOGS: ExportLogsServiceRequest,
-    Signal.METRICS: ExportMetricsServiceRequest,
-}
 
 
 class Encoding(enum.Enum):
@@ -96,14 +79,14 @@ def _decode(
     records_from: Callable[[Any, IngestPolicy, Tally], list[R]],
 ) -> Decoded[R]:
     request_class = REQUEST_CLASSES[signal]
-    name = _REQUEST_NAMES[signal]
     if encoding is Encoding.JSON and body:
-        body = otlpjson.to_protobuf(body, _JSON_CLASSES[signal], signal, tally.reject)
+        body = otlpjson.to_protobuf(body, signal, tally.reject)
     try:
         # Attributes are parsed lazily (schema.py), so their errors surface while mapping.
         request = request_class.FromString(body)
         records = records_from(request, policy, tally)
     except ProtobufDecodeError as exc:
+        name = request_class.DESCRIPTOR.name
         raise DecodeError(f"request body is not a valid {name} protobuf: {exc}") from None
     return _result(records, tally)
 

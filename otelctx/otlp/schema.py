@@ -20,7 +20,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from google.protobuf import (  # type: ignore[import-untyped, unused-ignore]
+from google.protobuf import (
     descriptor_pb2,
     descriptor_pool,
     message_factory,
