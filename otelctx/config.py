@@ -23,11 +23,12 @@ Secrets (``DB_DSN`` passwords, ``API_KEY``) never appear in error messages, in
 from __future__ import annotations
 
 import re
-import unicodedata
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
+
+from otelctx.tenants import MAX_TENANT_LEN, TENANT_RULE, forbidden_char
 
 __all__ = [
     "ConfigError",
@@ -248,9 +249,7 @@ def _choice(aliases: Mapping[str, str], *, upper: bool = False) -> Parser:
 
 
 def _has_control(text: str) -> bool:
-    return any(
-        ord(c) < 32 or ord(c) == 127 or unicodedata.category(c) in ("Cc", "Cf") for c in text
-    )
+    return forbidden_char(text) is not None
 
 
 def _app_env(text: str) -> str:
@@ -263,15 +262,11 @@ def _host(text: str) -> str:
     return text
 
 
-_TENANT_MAX = 128
-_TENANT_RULE = f"must be 1..{_TENANT_MAX} characters with no control characters"
-
-
 def _tenant(text: str) -> str:
-    if len(text) > _TENANT_MAX:
-        raise _Invalid("is too long", _TENANT_RULE)
+    if len(text) > MAX_TENANT_LEN:
+        raise _Invalid("is too long", f"must be {TENANT_RULE}")
     if _has_control(text):
-        raise _Invalid("contains a control character", _TENANT_RULE)
+        raise _Invalid("contains a control character", f"must be {TENANT_RULE}")
     return text
 
 

@@ -30,11 +30,14 @@ from otelctx.otlp import (
     sanitize_tenant,
     status_body,
 )
+from otelctx.tenants import header_text
 
 blueprint = Blueprint("otlp_http", __name__)
 
 _MEDIA = {"application/x-protobuf": Encoding.PROTOBUF, "application/json": Encoding.JSON}
 _CONTENT_TYPE = {Encoding.PROTOBUF: "application/x-protobuf", Encoding.JSON: "application/json"}
+# Bytes past the limit read and discarded before answering 413 (see _read_body).
+_DRAIN_BYTES = 32 * 1024 * 1024
 _SIGNALS = {"traces": Signal.TRACES, "logs": Signal.LOGS, "metrics": Signal.METRICS}
 
 # gRPC codes carried in google.rpc.Status bodies
@@ -92,7 +95,7 @@ async def _export(signal: Signal, encoding: Encoding) -> ExportResult:
     d = deps()
     limit = d.settings.http_max_body_bytes
     try:
-        tenant = sanitize_tenant(request.headers.get("X-Tenant-ID"))
+        tenant = sanitize_tenant(header_text(request.headers.get("X-Tenant-ID")))
     except InvalidTenant as exc:
         raise _Reject(400, _INVALID_ARGUMENT, f"invalid X-Tenant-ID header: {exc}",
                       "invalid") from None  # fmt: skip
@@ -101,7 +104,7 @@ async def _export(signal: Signal, encoding: Encoding) -> ExportResult:
         d.ingest.check_capacity(request.content_length or 0)
     except ExportRefused as exc:
         raise _Reject(503, _UNAVAILABLE, str(exc), exc.reason, exc.retry_after_s) from None
-    if request.content_length is not None and request.content_length > limit:
+    if request.content_length is not None and request.content_length > limit + _DRAIN_BYTES:
         raise _Reject(413, _RESOURCE_EXHAUSTED, _too_large(limit), "too_large")
     raw = await _read_body(limit)
     try:
@@ -123,13 +126,23 @@ async def _export(signal: Signal, encoding: Encoding) -> ExportResult:
 
 
 async def _read_body(limit: int) -> bytes:
+    """The body, or 413 once it passes ``limit``.
+
+    Past the limit the rest is read and thrown away (up to _DRAIN_BYTES more), so that
+    a client still sending sees the 413 instead of a broken connection.
+    """
     chunks: list[bytes] = []
     size = 0
     async for chunk in request.body:
         size += len(chunk)
-        if size > limit:
-            raise _Reject(413, _RESOURCE_EXHAUSTED, _too_large(limit), "too_large")
-        chunks.append(chunk)
+        if size <= limit:
+            chunks.append(chunk)
+        elif size > limit + _DRAIN_BYTES:
+            break
+        else:
+            chunks.clear()
+    if size > limit:
+        raise _Reject(413, _RESOURCE_EXHAUSTED, _too_large(limit), "too_large")
     return b"".join(chunks)
 
 

@@ -8,7 +8,7 @@ from quart import Blueprint, Response, request
 
 from otelctx.api.context import deps, error, json_response
 from otelctx.api.render import log_view, span_view, trace_view
-from otelctx.otlp import InvalidTenant, sanitize_tenant
+from otelctx.tenants import InvalidTenant, header_text, sanitize_tenant
 
 blueprint = Blueprint("traces", __name__)
 
@@ -18,7 +18,7 @@ _TRACE_ID = re.compile(r"[0-9a-f]{32}")
 def request_tenant() -> str:
     """The tenant of an API request: X-Tenant-ID, else DEFAULT_TENANT."""
     d = deps()
-    tenant = sanitize_tenant(request.headers.get("X-Tenant-ID"))
+    tenant = sanitize_tenant(header_text(request.headers.get("X-Tenant-ID")))
     return tenant or d.settings.default_tenant
 
 

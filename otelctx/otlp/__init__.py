@@ -16,13 +16,14 @@ internals: schema.py (parse classes), values.py (attributes), traces/logs/metric
 from otelctx.otlp.compression import UnsupportedEncoding, decompress
 from otelctx.otlp.decode import Decoded, Encoding, decode_logs, decode_metrics, decode_traces
 from otelctx.otlp.errors import DecodeError, PayloadTooLarge
-from otelctx.otlp.policy import IngestPolicy, InvalidTenant, sanitize_tenant, severity_of
+from otelctx.otlp.policy import IngestPolicy, severity_of
 from otelctx.otlp.responses import (
     export_response,
     grpc_status_details_bin,
     retry_info_bin,
     status_body,
 )
+from otelctx.tenants import InvalidTenant, sanitize_tenant
 
 __all__ = [
     "DecodeError",

@@ -18,7 +18,7 @@ from typing import Any
 
 from otelctx.model import LogRecord
 from otelctx.otlp.policy import MIN_SEVERITY_SETTING, IngestPolicy, severity_of
-from otelctx.otlp.tally import Tally, admit
+from otelctx.otlp.tally import MAX_TIME, TIME_PROBLEM, Tally, admit
 from otelctx.otlp.values import AttributeCache, any_value
 
 
@@ -52,11 +52,15 @@ def logs_from(request: Any, policy: IngestPolicy, tally: Tally) -> list[LogRecor
                     below_severity += 1
                     continue
                 observed: int = log.observed_time_unix_nano or now
+                timestamp: int = log.time_unix_nano or observed
+                if timestamp > MAX_TIME or observed > MAX_TIME:
+                    tally.reject(1, TIME_PROBLEM)
+                    continue
                 append(
                     LogRecord(  # positional, in model field order
                         tenant,
                         service,
-                        log.time_unix_nano or observed,
+                        timestamp,
                         observed,
                         severity_number,
                         severity_text,

@@ -22,7 +22,7 @@ from typing import Any
 
 from otelctx.model import Attributes, JSONValue, MetricPoint, MetricType, Scope
 from otelctx.otlp.policy import IngestPolicy
-from otelctx.otlp.tally import Tally, admit
+from otelctx.otlp.tally import COUNT_PROBLEM, MAX_TIME, TIME_PROBLEM, Tally, admit
 from otelctx.otlp.values import AttributeCache, Pair
 
 _TYPES = {
@@ -57,8 +57,21 @@ def points_from(request: Any, policy: IngestPolicy, tally: Tally) -> list[Metric
                     tally.reject(len(data.data_points), "metric name is empty")
                     continue
                 head = _Head(tenant, service, metric, _TYPES[which], resource, scope_record, pair)
-                records.extend(_BUILDERS[which](head, data))
+                for point in _BUILDERS[which](head, data):
+                    problem = _range_problem(point)
+                    if problem is None:
+                        records.append(point)
+                    else:
+                        tally.reject(1, problem)
     return records
+
+
+def _range_problem(p: MetricPoint) -> str | None:
+    if p.time_unix_nano > MAX_TIME or p.start_time_unix_nano > MAX_TIME:
+        return TIME_PROBLEM
+    if p.count is not None and p.count > MAX_TIME:
+        return COUNT_PROBLEM
+    return None
 
 
 def _point_count(scope_metrics_list: Iterable[Any]) -> int:

@@ -7,12 +7,11 @@ environment variables an operator would change (``INGEST_EXCLUDED_SERVICES`` …
 
 from __future__ import annotations
 
-import unicodedata
 from dataclasses import dataclass
 
 from otelctx.model import Attributes
+from otelctx.tenants import InvalidTenant, sanitize_tenant
 
-MAX_TENANT_LEN = 128
 UNKNOWN_SERVICE = "unknown_service"
 TENANT_ATTRIBUTE = "tenant.id"
 SERVICE_ATTRIBUTE = "service.name"
@@ -32,36 +31,6 @@ _SEVERITY_PREFIXES: tuple[tuple[str, int], ...] = (
     ("CRITICAL", 21),
 )
 _DEFAULT_SEVERITY = 9  # INFO
-
-
-class InvalidTenant(ValueError):
-    """A tenant id that is too long or contains control/format characters."""
-
-
-def sanitize_tenant(raw: str | None) -> str | None:
-    """Trim ``raw``; ``None`` when nothing is left, ``InvalidTenant`` when it is unusable."""
-    if raw is None:
-        return None
-    tenant = raw.strip()
-    if not tenant:
-        return None
-    if len(tenant) > MAX_TENANT_LEN:
-        raise InvalidTenant(f"tenant id is longer than {MAX_TENANT_LEN} characters")
-    if not tenant.isprintable():  # fast path: printable strings have no control characters
-        for ch in tenant:
-            if _is_forbidden(ch):
-                raise InvalidTenant(
-                    f"tenant id contains a control or format character (U+{ord(ch):04X})"
-                )
-    return tenant
-
-
-def _is_forbidden(ch: str) -> bool:
-    code = ord(ch)
-    if code < 32 or code == 127 or ch in "\u2028\u2029":
-        return True
-    # Cs: a lone surrogate cannot be stored as UTF-8 either.
-    return unicodedata.category(ch) in ("Cc", "Cf", "Cs")
 
 
 def severity_of(number: int, text: str) -> int:

@@ -10,9 +10,17 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from otelctx.model import Attributes
-from otelctx.otlp.policy import IngestPolicy, InvalidTenant, service_name
+from otelctx.otlp.policy import IngestPolicy, service_name
+from otelctx.tenants import InvalidTenant
 
 MAX_REASONS = 3
+
+# Timestamps and counts are stored as signed 64-bit integers (every backend's BIGINT);
+# OTLP's fixed64 can carry more, which no real clock or count reaches: such an item is
+# rejected here rather than failing the whole batch in the database.
+MAX_TIME = 2**63 - 1
+TIME_PROBLEM = "timestamps must be below 2^63 ns (year 2262)"
+COUNT_PROBLEM = "counts must be below 2^63"
 
 
 class Tally:

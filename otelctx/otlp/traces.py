@@ -20,7 +20,7 @@ from typing import Any
 
 from otelctx.model import SpanEvent, SpanKind, SpanLink, SpanRecord, StatusCode
 from otelctx.otlp.policy import IngestPolicy
-from otelctx.otlp.tally import Tally, admit
+from otelctx.otlp.tally import MAX_TIME, TIME_PROBLEM, Tally, admit
 from otelctx.otlp.values import AttributeCache
 
 _ZERO_TRACE_ID = bytes(16)
@@ -54,6 +54,8 @@ def spans_from(request: Any, policy: IngestPolicy, tally: Tally) -> list[SpanRec
                 status = span.status
                 kind = kinds(span.kind)
                 code = codes(status.code)
+                start: int = span.start_time_unix_nano
+                end: int = span.end_time_unix_nano
                 if (
                     len(trace_id) != 16
                     or len(span_id) != 8
@@ -63,6 +65,8 @@ def spans_from(request: Any, policy: IngestPolicy, tally: Tally) -> list[SpanRec
                     or code is None
                     or trace_id == _ZERO_TRACE_ID
                     or span_id == _ZERO_SPAN_ID
+                    or start > MAX_TIME
+                    or end > MAX_TIME
                 ):
                     tally.reject(1, _problem(span))
                     continue
@@ -77,8 +81,8 @@ def spans_from(request: Any, policy: IngestPolicy, tally: Tally) -> list[SpanRec
                         service,
                         name,
                         kind,
-                        span.start_time_unix_nano,
-                        span.end_time_unix_nano,
+                        start,
+                        end,
                         code,
                         status.message,
                         span.trace_state,
@@ -136,4 +140,6 @@ def _problem(span: Any) -> str:
         return f"span kind {kind} is not a SpanKind"
     if code not in _STATUS_CODES:
         return f"status code {code} is not a Status.StatusCode"
+    if max(span.start_time_unix_nano, span.end_time_unix_nano) > MAX_TIME:
+        return TIME_PROBLEM
     return "span name is empty"

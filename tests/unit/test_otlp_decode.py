@@ -1059,6 +1059,7 @@ attribute_values = st.recursive(
 )
 attribute_maps = st.dictionaries(texts, attribute_values, max_size=4)
 uint64 = st.integers(0, 2**64 - 1)
+span_times = st.integers(0, 2**63 - 1)  # beyond that a span is rejected (storable range)
 
 
 def _hex_id(size: int, *, nonzero: bool) -> st.SearchStrategy[str]:
@@ -1092,8 +1093,8 @@ def span_records(draw: st.DrawFn) -> SpanRecord:
         service_name=service,
         name=draw(st.text(min_size=1, max_size=20)),
         kind=draw(st.sampled_from(SpanKind)),
-        start_time_unix_nano=draw(uint64),
-        end_time_unix_nano=draw(uint64),
+        start_time_unix_nano=draw(span_times),
+        end_time_unix_nano=draw(span_times),
         status_code=draw(st.sampled_from(StatusCode)),
         status_message=draw(texts),
         trace_state=draw(texts),
@@ -1209,3 +1210,27 @@ def test_random_spans_round_trip_through_protobuf_and_json(records: list[SpanRec
         [r.attributes for r in records]
     )
     assert from_protobuf.rejected == from_json.rejected == 0
+
+
+def test_times_beyond_int64_reject_the_item_not_the_request() -> None:
+    from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
+    from opentelemetry.proto.logs.v1.logs_pb2 import LogRecord as PbLog
+    from opentelemetry.proto.logs.v1.logs_pb2 import ResourceLogs, ScopeLogs
+    from opentelemetry.proto.trace.v1.trace_pb2 import ResourceSpans, ScopeSpans
+
+    from otelctx.otlp import IngestPolicy
+
+    ok = Span(trace_id=b"\x01" * 16, span_id=b"\x02" * 8, name="ok", start_time_unix_nano=1,
+              end_time_unix_nano=2)  # fmt: skip
+    far = Span(trace_id=b"\x01" * 16, span_id=b"\x03" * 8, name="far",
+               start_time_unix_nano=1, end_time_unix_nano=2**63)  # fmt: skip
+    req = ExportTraceServiceRequest(
+        resource_spans=[ResourceSpans(scope_spans=[ScopeSpans(spans=[ok, far])])]
+    )
+    got = decode_traces(req.SerializeToString(), Encoding.PROTOBUF, IngestPolicy(tenant=None))
+    assert [s.name for s in got.records] == ["ok"]
+    assert got.invalid == 1 and "2^63" in got.message
+    logs = ExportLogsServiceRequest(resource_logs=[ResourceLogs(scope_logs=[ScopeLogs(
+        log_records=[PbLog(time_unix_nano=2**64 - 1, severity_number=9)])])])  # fmt: skip
+    got_logs = decode_logs(logs.SerializeToString(), Encoding.PROTOBUF, IngestPolicy(tenant=None))
+    assert got_logs.records == [] and got_logs.invalid == 1
