@@ -13,6 +13,7 @@ from typing import Any, TypeVar
 import orjson
 
 from otelctx.model import (
+    Attributes,
     LogRecord,
     MetricPoint,
     MetricType,
@@ -60,14 +61,44 @@ def _scope_of(text: str) -> Scope:
                  attributes=d.get("attributes", {}))
 
 
-def span_row(s: SpanRecord) -> tuple[Any, ...]:
+class SharedJson:
+    """JSON of the resource dicts and scopes that many records share, encoded once.
+
+    Keyed by object identity, so an instance must not outlive the records it has seen
+    (use one per write batch).
+    """
+
+    __slots__ = ("_resources", "_scopes")
+
+    def __init__(self) -> None:
+        self._resources: dict[int, tuple[Attributes, str]] = {}
+        self._scopes: dict[int, tuple[Scope, str]] = {}
+
+    def resource(self, resource: Attributes) -> str:
+        hit = self._resources.get(id(resource))
+        if hit is None:
+            hit = self._resources[id(resource)] = (resource, _json(resource))
+        return hit[1]
+
+    def scope(self, scope: Scope) -> str:
+        hit = self._scopes.get(id(scope))
+        if hit is None:
+            hit = self._scopes[id(scope)] = (scope, _scope_json(scope))
+        return hit[1]
+
+
+def span_row(s: SpanRecord, shared: SharedJson | None = None) -> tuple[Any, ...]:
+    shared = shared or SharedJson()
     return (
         s.tenant_id, s.trace_id, s.span_id, s.parent_span_id, s.service_name, s.name,
         int(s.kind), s.start_time_unix_nano, s.end_time_unix_nano, s.duration_ns,
         int(s.status_code), s.status_message, s.trace_state,
-        _json(s.attributes), _json(s.resource), _scope_json(s.scope),
-        _json([[e.time_unix_nano, e.name, e.attributes] for e in s.events]),
-        _json([[lk.trace_id, lk.span_id, lk.trace_state, lk.attributes] for lk in s.links]),
+        _json(s.attributes) if s.attributes else "{}",
+        shared.resource(s.resource), shared.scope(s.scope),
+        _json([[e.time_unix_nano, e.name, e.attributes] for e in s.events])
+        if s.events else "[]",
+        _json([[lk.trace_id, lk.span_id, lk.trace_state, lk.attributes] for lk in s.links])
+        if s.links else "[]",
     )  # fmt: skip
 
 
@@ -86,13 +117,15 @@ def span_of(row: Sequence[Any]) -> SpanRecord:
     )  # fmt: skip
 
 
-def log_row(r: LogRecord) -> tuple[Any, ...]:
+def log_row(r: LogRecord, shared: SharedJson | None = None) -> tuple[Any, ...]:
+    shared = shared or SharedJson()
     is_json = not isinstance(r.body, str)
     body = _json(r.body) if is_json else r.body
     return (
         r.tenant_id, r.service_name, r.time_unix_nano, r.observed_time_unix_nano,
-        r.severity_number, r.severity_text, body, int(is_json), _json(r.attributes),
-        _json(r.resource), _scope_json(r.scope), r.trace_id, r.span_id, r.flags,
+        r.severity_number, r.severity_text, body, int(is_json),
+        _json(r.attributes) if r.attributes else "{}", shared.resource(r.resource),
+        shared.scope(r.scope), r.trace_id, r.span_id, r.flags,
     )  # fmt: skip
 
 
@@ -108,12 +141,13 @@ def log_of(row: Sequence[Any]) -> LogRecord:
     )  # fmt: skip
 
 
-def point_row(p: MetricPoint) -> tuple[Any, ...]:
+def point_row(p: MetricPoint, shared: SharedJson | None = None) -> tuple[Any, ...]:
+    shared = shared or SharedJson()
     return (
         p.tenant_id, p.service_name, p.name, p.description, p.unit, p.metric_type.value,
         p.time_unix_nano, p.start_time_unix_nano, p.value, p.count, p.sum, p.min, p.max,
-        _json(p.data), _json(p.attributes), _json(p.resource), _scope_json(p.scope),
-        p.aggregation_temporality, int(p.is_monotonic),
+        _json(p.data), _json(p.attributes), shared.resource(p.resource),
+        shared.scope(p.scope), p.aggregation_temporality, int(p.is_monotonic),
     )  # fmt: skip
 
 

@@ -19,11 +19,11 @@ import time
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import trio
 
-from otelctx.model import StatusCode, TraceSummary
+from otelctx.model import SpanRecord, StatusCode, TraceSummary
 from otelctx.storage import rows, summaries
 from otelctx.storage.base import (
     PoolStats,
@@ -211,22 +211,14 @@ class SqliteStorage:
         conn = self._writer
         conn.execute("BEGIN IMMEDIATE")
         try:
-            inserted_keys: set[tuple[str, str, str]] = set()
+            shared = rows.SharedJson()
             spans = batch.spans
+            unique: list[SpanRecord] = []
             for i in range(0, len(spans), _CHUNK):
                 chunk = spans[i : i + _CHUNK]
-                params = [v for s in chunk for v in rows.span_row(s)]
-                cur = conn.execute(self._insert_spans_sql(len(chunk)), params)
-                inserted_keys.update(cur.fetchall())
-            inserted = [s for s in spans if (s.tenant_id, s.trace_id, s.span_id) in inserted_keys]
-            # the same span twice in one batch: RETURNING names it once, count it once
-            seen: set[tuple[str, str, str]] = set()
-            unique = []
-            for s in inserted:
-                key = (s.tenant_id, s.trace_id, s.span_id)
-                if key not in seen:
-                    seen.add(key)
-                    unique.append(s)
+                params = [v for s in chunk for v in rows.span_row(s, shared)]
+                returned = conn.execute(self._insert_spans_sql(len(chunk)), params).fetchall()
+                unique.extend(chunk if len(returned) == len(chunk) else _inserted(chunk, returned))
             conn.executemany(
                 _TRACE_UPSERT,
                 [
@@ -238,10 +230,10 @@ class SqliteStorage:
             )  # fmt: skip
             if batch.logs:
                 conn.executemany(_insert_sql("logs", rows.LOG_COLUMNS),
-                                 [rows.log_row(r) for r in batch.logs])  # fmt: skip
+                                 [rows.log_row(r, shared) for r in batch.logs])  # fmt: skip
             if batch.points:
                 conn.executemany(_insert_sql("metric_points", rows.POINT_COLUMNS),
-                                 [rows.point_row(p) for p in batch.points])  # fmt: skip
+                                 [rows.point_row(p, shared) for p in batch.points])  # fmt: skip
             conn.execute("COMMIT")
         except BaseException:
             if conn.in_transaction:
@@ -315,6 +307,19 @@ class SqliteStorage:
             max_open=2, open_connections=2, in_use=in_use, idle=2 - in_use,
             wait_count=self._wait_count, wait_duration_s=self._wait_s,
         )  # fmt: skip
+
+
+def _inserted(chunk: list[SpanRecord], returned: list[Any]) -> list[SpanRecord]:
+    """The spans of ``chunk`` that RETURNING named: not already stored, and only the
+    first copy of a span that appears twice in the chunk."""
+    keys = {tuple(r) for r in returned}
+    out = []
+    for s in chunk:
+        key = (s.tenant_id, s.trace_id, s.span_id)
+        if key in keys:
+            keys.discard(key)
+            out.append(s)
+    return out
 
 
 def _insert_sql(table: str, columns: Sequence[str]) -> str:

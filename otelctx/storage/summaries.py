@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from otelctx.model import SpanRecord, StatusCode
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: one per span on the write path (see model.py)
 class SummaryDelta:
     tenant_id: str
     trace_id: str
