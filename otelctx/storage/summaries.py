@@ -75,11 +75,33 @@ def merge(a: SummaryDelta, b: SummaryDelta) -> SummaryDelta:
 
 
 def summarize(spans: Iterable[SpanRecord]) -> list[SummaryDelta]:
-    """One delta per (tenant, trace) of ``spans``, in first-seen order."""
+    """One delta per (tenant, trace) of ``spans``, in first-seen order.
+
+    Equivalent to folding ``delta_of`` with ``merge``, but a trace's first span costs
+    one delta and further spans update it in place (this runs once per stored span).
+    """
     out: dict[tuple[str, str], SummaryDelta] = {}
+    error = StatusCode.ERROR
     for span in spans:
         key = (span.tenant_id, span.trace_id)
-        delta = delta_of(span)
-        prev = out.get(key)
-        out[key] = delta if prev is None else merge(prev, delta)
+        acc = out.get(key)
+        if acc is None:
+            out[key] = delta_of(span)
+            continue
+        start = span.start_time_unix_nano
+        entry = not span.parent_span_id
+        if (0 if entry else 1, start) < acc.root_key():
+            acc.root_service = span.service_name
+            acc.root_operation = span.name
+            acc.root_is_entry = entry
+            acc.root_start = start
+        if start < acc.start_time:
+            acc.start_time = start
+        if span.end_time_unix_nano > acc.end_time:
+            acc.end_time = span.end_time_unix_nano
+        acc.span_count += 1
+        if span.status_code is error:
+            acc.error_count += 1
+        if span.status_code > acc.status_code:
+            acc.status_code = span.status_code
     return list(out.values())

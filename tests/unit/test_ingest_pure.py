@@ -83,3 +83,30 @@ def test_summary_merge_is_order_independent(
     assert merged.status_code == max(a.status_code, b.status_code)
     if a.root_is_entry != b.root_is_entry:
         assert merged.root_is_entry
+
+
+_span_specs = st.lists(
+    st.tuples(st.integers(0, 50), st.integers(0, 50), st.booleans(),
+              st.sampled_from(list(StatusCode)), st.sampled_from(["a", "b"])),
+    min_size=1, max_size=20,
+)  # fmt: skip
+
+
+@given(_span_specs)
+def test_summarize_equals_folding_merge(
+    specs: list[tuple[int, int, bool, StatusCode, str]],
+) -> None:
+    from functools import reduce
+
+    from otelctx.model import SpanKind, SpanRecord
+    from otelctx.storage.summaries import delta_of, summarize
+
+    spans = [
+        SpanRecord("t", f"trace-{trace}", f"{i:016x}", "" if entry else "p" * 16, f"svc{i}",
+                   f"op{i}", SpanKind.SERVER, start, start + dur, status, "", "", {}, {},
+                   Scope(), (), ())
+        for i, (start, dur, entry, status, trace) in enumerate(specs)
+    ]  # fmt: skip
+    for got in summarize(spans):
+        mine = [delta_of(s) for s in spans if s.trace_id == got.trace_id]
+        assert got == reduce(merge, mine)
