@@ -69,6 +69,8 @@ async def serve(
         # Admission bounds the items in flight; the channel bound is a backstop.
         send, receive = trio.open_memory_channel[Submission](settings.ingest_queue_max_items)
         admission = Admission(settings.ingest_queue_max_items, settings.ingest_queue_max_bytes)
+        metrics.admission_items.set_function(lambda: admission.items)
+        metrics.admission_bytes.set_function(lambda: admission.bytes)
         ingest = Ingest(settings, admission, send, metrics)
         writer = WriterState()
         deps = Deps(settings, storage, metrics, ingest, writer, readiness)

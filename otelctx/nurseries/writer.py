@@ -81,8 +81,6 @@ async def _commit_group(
         for sub in group:
             admission.release(len(sub.batch), sub.nbytes)
             sub.done.set()
-        metrics.admission_items.set(admission.items)
-        metrics.admission_bytes.set(admission.bytes)
 
 
 async def _commit(
