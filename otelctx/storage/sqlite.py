@@ -18,6 +18,7 @@ import sqlite3
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
+from itertools import chain
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -95,10 +96,11 @@ _UNAVAILABLE_MARKERS = (
 _SPAN_SELECT = f"SELECT {', '.join(rows.SPAN_COLUMNS)} FROM spans"
 _LOG_SELECT = f"SELECT {', '.join(rows.LOG_COLUMNS)} FROM logs"
 
-_TRACE_UPSERT = """
-INSERT INTO traces (tenant_id, trace_id, root_service, root_operation, root_is_entry,
-    root_start, start_time, end_time, duration_ns, span_count, error_count, status_code)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+_TRACE_COLUMNS = (
+    "tenant_id", "trace_id", "root_service", "root_operation", "root_is_entry", "root_start",
+    "start_time", "end_time", "duration_ns", "span_count", "error_count", "status_code",
+)  # fmt: skip
+_TRACE_UPSERT_TAIL = """
 ON CONFLICT (tenant_id, trace_id) DO UPDATE SET
     root_service = CASE WHEN {newer_root} THEN excluded.root_service ELSE root_service END,
     root_operation = CASE WHEN {newer_root} THEN excluded.root_operation ELSE root_operation END,
@@ -167,7 +169,7 @@ class SqliteStorage:
         self._read_limiter = trio.CapacityLimiter(1)
         self._wait_count = 0
         self._wait_s = 0.0
-        self._span_sql: dict[int, str] = {}
+        self._statements: dict[tuple[str, int], str] = {}
 
     @property
     def driver(self) -> str:
@@ -194,18 +196,55 @@ class SqliteStorage:
     async def write(self, batch: WriteBatch) -> WriteResult:
         return await self._run(self._write_limiter, "write", lambda: self._write_sync(batch))
 
-    def _insert_spans_sql(self, n: int) -> str:
-        sql = self._span_sql.get(n)
+    def _sql(self, kind: str, n: int) -> str:
+        """Multi-row statements: one sqlite3_step (one GIL release) for ``n`` rows.
+
+        Per-row statements would release and re-take the GIL once per row, and each
+        re-take can wait for the event-loop thread's switch interval.
+        """
+        sql = self._statements.get((kind, n))
         if sql is None:
-            one = "(" + ",".join("?" * len(rows.SPAN_COLUMNS)) + ")"
-            sql = (
-                f"INSERT INTO spans ({', '.join(rows.SPAN_COLUMNS)}) VALUES "
-                + ",".join([one] * n)
-                + " ON CONFLICT (tenant_id, trace_id, span_id) DO NOTHING"
-                " RETURNING tenant_id, trace_id, span_id"
-            )
-            self._span_sql[n] = sql
+            if kind == "traces":
+                sql = _values_sql("traces", _TRACE_COLUMNS, n) + _TRACE_UPSERT_TAIL
+            else:
+                sql = (
+                    _values_sql("spans", rows.SPAN_COLUMNS, n)
+                    + " ON CONFLICT (tenant_id, trace_id, span_id) DO NOTHING"
+                )
+                if kind == "spans_returning":
+                    sql += " RETURNING tenant_id, trace_id, span_id"
+            self._statements[(kind, n)] = sql
         return sql
+
+    def _insert_rows(
+        self,
+        conn: sqlite3.Connection,
+        table: str,
+        columns: Sequence[str],
+        values: list[tuple[Any, ...]],
+    ) -> None:
+        for i in range(0, len(values), _CHUNK):
+            chunk = values[i : i + _CHUNK]
+            key = (table, len(chunk))
+            sql = self._statements.get(key)
+            if sql is None:
+                sql = self._statements[key] = _values_sql(table, columns, len(chunk))
+            conn.execute(sql, list(chain.from_iterable(chunk)))
+
+    def _insert_spans(
+        self, conn: sqlite3.Connection, chunk: list[SpanRecord], shared: rows.SharedJson
+    ) -> list[SpanRecord]:
+        """Insert ``chunk``; return the spans that were new (not duplicates)."""
+        params = list(chain.from_iterable([rows.span_row(s, shared) for s in chunk]))
+        conn.execute("SAVEPOINT spans_chunk")
+        if conn.execute(self._sql("spans", len(chunk)), params).rowcount == len(chunk):
+            conn.execute("RELEASE spans_chunk")
+            return chunk
+        # Some were duplicates: redo the chunk, this time asking which rows went in.
+        conn.execute("ROLLBACK TO spans_chunk")
+        returned = conn.execute(self._sql("spans_returning", len(chunk)), params).fetchall()
+        conn.execute("RELEASE spans_chunk")
+        return _inserted(chunk, returned)
 
     def _write_sync(self, batch: WriteBatch) -> WriteResult:
         conn = self._writer
@@ -215,25 +254,22 @@ class SqliteStorage:
             spans = batch.spans
             unique: list[SpanRecord] = []
             for i in range(0, len(spans), _CHUNK):
-                chunk = spans[i : i + _CHUNK]
-                params = [v for s in chunk for v in rows.span_row(s, shared)]
-                returned = conn.execute(self._insert_spans_sql(len(chunk)), params).fetchall()
-                unique.extend(chunk if len(returned) == len(chunk) else _inserted(chunk, returned))
-            conn.executemany(
-                _TRACE_UPSERT,
-                [
-                    (d.tenant_id, d.trace_id, d.root_service, d.root_operation,
-                     int(d.root_is_entry), d.root_start, d.start_time, d.end_time,
-                     d.end_time - d.start_time, d.span_count, d.error_count, int(d.status_code))
-                    for d in summaries.summarize(unique)
-                ],
-            )  # fmt: skip
-            if batch.logs:
-                conn.executemany(_insert_sql("logs", rows.LOG_COLUMNS),
-                                 [rows.log_row(r, shared) for r in batch.logs])  # fmt: skip
-            if batch.points:
-                conn.executemany(_insert_sql("metric_points", rows.POINT_COLUMNS),
-                                 [rows.point_row(p, shared) for p in batch.points])  # fmt: skip
+                unique.extend(self._insert_spans(conn, spans[i : i + _CHUNK], shared))
+            deltas = summaries.summarize(unique)
+            for i in range(0, len(deltas), _CHUNK):
+                chunk = deltas[i : i + _CHUNK]
+                conn.execute(self._sql("traces", len(chunk)), [
+                    v for d in chunk for v in (
+                        d.tenant_id, d.trace_id, d.root_service, d.root_operation,
+                        int(d.root_is_entry), d.root_start, d.start_time, d.end_time,
+                        d.end_time - d.start_time, d.span_count, d.error_count,
+                        int(d.status_code),
+                    )
+                ])  # fmt: skip
+            self._insert_rows(conn, "logs", rows.LOG_COLUMNS,
+                              [rows.log_row(r, shared) for r in batch.logs])  # fmt: skip
+            self._insert_rows(conn, "metric_points", rows.POINT_COLUMNS,
+                              [rows.point_row(p, shared) for p in batch.points])  # fmt: skip
             conn.execute("COMMIT")
         except BaseException:
             if conn.in_transaction:
@@ -322,9 +358,9 @@ def _inserted(chunk: list[SpanRecord], returned: list[Any]) -> list[SpanRecord]:
     return out
 
 
-def _insert_sql(table: str, columns: Sequence[str]) -> str:
-    marks = ",".join("?" * len(columns))
-    return f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({marks})"
+def _values_sql(table: str, columns: Sequence[str], n: int) -> str:
+    one = "(" + ",".join("?" * len(columns)) + ")"
+    return f"INSERT INTO {table} ({', '.join(columns)}) VALUES " + ",".join([one] * n)
 
 
 @asynccontextmanager
