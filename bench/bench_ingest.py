@@ -30,7 +30,6 @@ from opentelemetry.proto.resource.v1 import resource_pb2
 from opentelemetry.proto.trace.v1 import trace_pb2
 
 SALT = b"\xa5SALT\x5a\xc3\x3c"  # 8 bytes, replaced per request to make trace ids unique
-SPANS_PER_REQUEST = 512
 EXPORT = "/opentelemetry.proto.collector.trace.v1.TraceService/Export"
 
 
@@ -38,10 +37,10 @@ def _kv(key: str, **value: object) -> common_pb2.KeyValue:
     return common_pb2.KeyValue(key=key, value=common_pb2.AnyValue(**value))  # type: ignore[arg-type]
 
 
-def template(service: str) -> bytes:
+def template(service: str, spans_per_request: int = 512) -> bytes:
     now = time.time_ns()
     spans = []
-    for i in range(SPANS_PER_REQUEST):
+    for i in range(spans_per_request):
         trace_id = SALT + (i // 4).to_bytes(8, "big")  # 4 spans per trace
         spans.append(
             trace_pb2.Span(
@@ -86,12 +85,15 @@ def template(service: str) -> bytes:
 
 
 def _connection(
-    protocol: str, target: str, idx: int, measure_from: float, end: float
+    protocol: str, target: str, idx: int, measure_from: float, end: float, batch: int,
+    interval: float,
 ) -> tuple[int, int, list[float]]:
-    """One client connection exporting back to back until ``end``."""
+    """One client connection exporting until ``end``: back to back, or one request per
+    ``interval`` seconds (like an SDK's batch processor) when ``interval`` > 0."""
     import grpc
 
-    body = template(f"bench-svc-{idx:03d}")
+    body = template(f"bench-svc-{idx:03d}", batch)
+    next_at = time.monotonic() + (idx % 100) / 100 * interval
     acked = refused = 0
     lat: list[float] = []
     channel = grpc.insecure_channel(target) if protocol == "grpc" else None
@@ -102,6 +104,11 @@ def _connection(
     )  # fmt: skip
     n = 0
     while (now := time.monotonic()) < end:
+        if interval > 0:
+            if now < next_at:
+                time.sleep(min(next_at - now, end - now))
+                continue
+            next_at += interval
         n += 1
         salt = idx.to_bytes(2, "big") + os.getpid().to_bytes(3, "big") + n.to_bytes(3, "big")
         req = body.replace(SALT, salt)
@@ -120,7 +127,7 @@ def _connection(
             time.sleep(0.05)
         if now >= measure_from:
             if ok:
-                acked += SPANS_PER_REQUEST
+                acked += batch
                 lat.append(time.monotonic() - t0)
             else:
                 refused += 1
@@ -130,7 +137,8 @@ def _connection(
 
 
 def _loadgen(
-    protocol: str, target: str, connections: int, seconds: float, warmup: float, q: Any
+    protocol: str, target: str, connections: int, seconds: float, warmup: float, batch: int,
+    interval: float, q: Any,
 ) -> None:
     """The load generator process: one thread per connection (grpcio releases the GIL)."""
     start = time.monotonic()
@@ -138,7 +146,8 @@ def _loadgen(
     lock = threading.Lock()
 
     def run(i: int) -> None:
-        r = _connection(protocol, target, i, start + warmup, start + warmup + seconds)
+        r = _connection(protocol, target, i, start + warmup, start + warmup + seconds, batch,
+                        interval)  # fmt: skip
         with lock:
             results.append(r)
 
@@ -178,6 +187,9 @@ def main() -> None:
     ap.add_argument("--warmup", type=float, default=3)
     ap.add_argument("--connections", type=int, default=24)
     ap.add_argument("--protocol", choices=["grpc", "http"], default="grpc")
+    ap.add_argument("--batch", type=int, default=512, help="spans per export request")
+    ap.add_argument("--rate", type=float, default=0,
+                    help="total spans/s to offer, spread over the connections (0: back to back)")
     args = ap.parse_args()
 
     from tests.conftest import start_server
@@ -187,8 +199,10 @@ def main() -> None:
         target = srv.grpc_endpoint if args.protocol == "grpc" else srv.http_base + "/v1/traces"
         ctx = mp.get_context("spawn")
         q = ctx.Queue()
+        interval = args.connections * args.batch / args.rate if args.rate else 0.0
         gen = ctx.Process(target=_loadgen, args=(args.protocol, target, args.connections,
-                                                 args.seconds, args.warmup, q))  # fmt: skip
+                                                 args.seconds, args.warmup, args.batch,
+                                                 interval, q))  # fmt: skip
         gen.start()
         time.sleep(args.warmup)
         lag0 = _lag(_scrape(srv.http_base))
@@ -208,7 +222,9 @@ def main() -> None:
     under = {k: lag1[k] - lag0.get(k, 0) for k in lag1 if k != "count"}
     frac_50 = under.get("0.05", 0) / samples if samples else float("nan")
     worst = min((float(k) for k, v in under.items() if v >= samples), default=float("inf"))
-    print(f"protocol={args.protocol} connections={args.connections} seconds={args.seconds}")
+    offered = f"{args.rate:,.0f} spans/s offered" if args.rate else "back to back"
+    print(f"protocol={args.protocol} connections={args.connections} batch={args.batch} "
+          f"{offered} seconds={args.seconds}")  # fmt: skip
     print(f"spans/s acknowledged : {acked / args.seconds:,.0f}")
     print(f"refused requests     : {refused}")
     if lat:
