@@ -26,6 +26,7 @@ import trio_asyncio
 from otelctx.config import Settings
 from otelctx.deps import Deps, Readiness
 from otelctx.ingest.admission import Admission, Submission
+from otelctx.ingest.decoding import open_decoder
 from otelctx.ingest.service import Ingest
 from otelctx.nurseries.grpc import run_grpc
 from otelctx.nurseries.http import run_http
@@ -64,14 +65,18 @@ async def serve(
     metrics.admission_max_items.set(settings.ingest_queue_max_items)
     metrics.admission_max_bytes.set(settings.ingest_queue_max_bytes)
     readiness = Readiness(expected=SERVICES)
-    async with trio_asyncio.open_loop(), open_storage(settings) as storage:
+    async with (
+        trio_asyncio.open_loop(),
+        open_storage(settings) as storage,
+        open_decoder(settings.ingest_decode_workers, metrics) as decoder,
+    ):
         readiness.started.add("storage")
         # Admission bounds the items in flight; the channel bound is a backstop.
         send, receive = trio.open_memory_channel[Submission](settings.ingest_queue_max_items)
         admission = Admission(settings.ingest_queue_max_items, settings.ingest_queue_max_bytes)
         metrics.admission_items.set_function(lambda: admission.items)
         metrics.admission_bytes.set_function(lambda: admission.bytes)
-        ingest = Ingest(settings, admission, send, metrics)
+        ingest = Ingest(settings, admission, send, metrics, decoder)
         writer = WriterState()
         deps = Deps(settings, storage, metrics, ingest, writer, readiness)
         async with trio.open_nursery() as root:

@@ -76,6 +76,7 @@ class Settings:
     ingest_queue_max_items: int = 200_000
     ingest_queue_max_mb: int = 256
     writer_max_batch_items: int = 20_000
+    ingest_decode_workers: int = 1
     shutdown_timeout: float = 15.0
 
     @property
@@ -413,6 +414,7 @@ _VARS: tuple[_Var, ...] = (
     _Var("INGEST_QUEUE_MAX_ITEMS", "ingest_queue_max_items", _integer(1000, 10_000_000)),
     _Var("INGEST_QUEUE_MAX_MB", "ingest_queue_max_mb", _integer(1, 16_384)),
     _Var("WRITER_MAX_BATCH_ITEMS", "writer_max_batch_items", _integer(100, 1_000_000)),
+    _Var("INGEST_DECODE_WORKERS", "ingest_decode_workers", _integer(0, 64)),
     _Var("SHUTDOWN_TIMEOUT", "shutdown_timeout", _duration(1.0, 3600.0)),
 )
 

@@ -12,7 +12,6 @@ commit (client gone) leaves the submission with the writer: it is still stored.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 
 import trio
@@ -20,14 +19,13 @@ import trio
 from otelctx.config import Settings
 from otelctx.ingest.admission import Admission, Submission
 from otelctx.ingest.cardinality import SeriesLimiter
+from otelctx.ingest.decoding import Decoder
 from otelctx.ingest.errors import ExportFailed, ExportRefused
 from otelctx.model import LogRecord, MetricPoint, Signal, SpanRecord
-from otelctx.otlp import Decoded, Encoding, IngestPolicy, decode_logs, decode_metrics, decode_traces
+from otelctx.otlp import Decoded, Encoding, IngestPolicy
 from otelctx.storage.base import StorageError, StorageUnavailable, WriteBatch
 from otelctx.telemetry import Metrics
 
-# Bodies above this are decoded in a worker thread so the event loop keeps ticking.
-_THREAD_DECODE_BYTES = 256 * 1024
 RETRY_AFTER_OVERLOAD_S = 1.0
 RETRY_AFTER_UNAVAILABLE_S = 5.0
 
@@ -46,14 +44,15 @@ class Ingest:
         admission: Admission,
         send: trio.MemorySendChannel[Submission],
         metrics: Metrics,
+        decoder: Decoder,
     ) -> None:
         self._settings = settings
+        self._decoder = decoder
         self.admission = admission
         self._send = send
         self._metrics = metrics
         self._series = SeriesLimiter(settings.metric_max_cardinality)
         self.closed = False
-        self._decode_lock = trio.Lock()
 
     def policy(self, tenant: str | None) -> IngestPolicy:
         s = self._settings
@@ -80,11 +79,7 @@ class Ingest:
         self, signal: Signal, body: bytes, encoding: Encoding, tenant: str | None, transport: str
     ) -> ExportResult:
         policy = self.policy(tenant)
-        # One decode at a time: each takes a few ms of CPU without a checkpoint, and the
-        # lock hands over through the scheduler, so timers and I/O run between decodes
-        # instead of waiting behind every request that arrived at once.
-        async with self._decode_lock:
-            decoded = await _decode(signal, body, encoding, policy)
+        decoded = await self._decoder.decode(signal, body, encoding, policy)
         m = self._metrics
         if decoded.invalid:
             m.rejected.labels(signal.value, "invalid").inc(decoded.invalid)
@@ -134,22 +129,3 @@ class Ingest:
         if overflowed:
             self._metrics.cardinality_overflow.inc(overflowed)
         return WriteBatch(points=points)
-
-
-_AnyDecoded = Decoded[SpanRecord] | Decoded[LogRecord] | Decoded[MetricPoint]
-_DECODERS: dict[Signal, Callable[[bytes, Encoding, IngestPolicy], _AnyDecoded]] = {
-    Signal.TRACES: decode_traces,
-    Signal.LOGS: decode_logs,
-    Signal.METRICS: decode_metrics,
-}
-
-
-async def _decode(
-    signal: Signal, body: bytes, encoding: Encoding, policy: IngestPolicy
-) -> _AnyDecoded:
-    fn = _DECODERS[signal]
-    if len(body) > _THREAD_DECODE_BYTES:
-        return await trio.to_thread.run_sync(fn, body, encoding, policy)
-    return fn(body, encoding, policy)
-
-

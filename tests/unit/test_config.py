@@ -49,6 +49,7 @@ DEFAULTS: list[tuple[str, str, Any]] = [
     ("INGEST_QUEUE_MAX_ITEMS", "ingest_queue_max_items", 200_000),
     ("INGEST_QUEUE_MAX_MB", "ingest_queue_max_mb", 256),
     ("WRITER_MAX_BATCH_ITEMS", "writer_max_batch_items", 20_000),
+    ("INGEST_DECODE_WORKERS", "ingest_decode_workers", 1),
     ("SHUTDOWN_TIMEOUT", "shutdown_timeout", 15.0),
 ]
 FIELD = {env: name for env, name, _ in DEFAULTS}
@@ -99,6 +100,8 @@ GOOD: list[tuple[str, str, Any]] = [
     ("INGEST_QUEUE_MAX_MB", "16384", 16384),
     ("WRITER_MAX_BATCH_ITEMS", "100", 100),
     ("WRITER_MAX_BATCH_ITEMS", "1000000", 1_000_000),
+    ("INGEST_DECODE_WORKERS", "0", 0),
+    ("INGEST_DECODE_WORKERS", "64", 64),
     ("SHUTDOWN_TIMEOUT", "1s", 1.0),
     ("SHUTDOWN_TIMEOUT", "1h", 3600.0),
     ("SHUTDOWN_TIMEOUT", "1m30s", 90.0),
@@ -156,6 +159,8 @@ BAD: list[tuple[str, str, tuple[str, ...]]] = [
     ("WRITER_MAX_BATCH_ITEMS", "99", ("100..1000000",)),
     ("WRITER_MAX_BATCH_ITEMS", "1000001", ("100..1000000",)),
     ("WRITER_MAX_BATCH_ITEMS", "lots", ("integer", "100..1000000")),
+    ("INGEST_DECODE_WORKERS", "65", ("0..64",)),
+    ("INGEST_DECODE_WORKERS", "-1", ("0..64",)),
     ("SHUTDOWN_TIMEOUT", "500ms", ("1s..3600s",)),
     ("SHUTDOWN_TIMEOUT", "2h", ("1s..3600s",)),
     ("SHUTDOWN_TIMEOUT", "-5s", ("duration", "1s..3600s")),
