@@ -181,6 +181,19 @@ def _cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def _children_cpu_seconds(pid: int) -> float:
+    """CPU of the live child processes of ``pid`` (otelctx's decode workers)."""
+    total = 0.0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid:
+            total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return total
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--seconds", type=float, default=30)
@@ -207,9 +220,11 @@ def main() -> None:
         time.sleep(args.warmup)
         lag0 = _lag(_scrape(srv.http_base))
         cpu0 = _cpu_seconds(srv.proc.pid)
+        workers0 = _children_cpu_seconds(srv.proc.pid)
         gen_cpu0 = _cpu_seconds(gen.pid)  # type: ignore[arg-type]
         time.sleep(args.seconds)
         cpu1 = _cpu_seconds(srv.proc.pid)
+        workers1 = _children_cpu_seconds(srv.proc.pid)
         gen_cpu1 = _cpu_seconds(gen.pid)  # type: ignore[arg-type]
         lag1 = _lag(_scrape(srv.http_base))
         results = q.get(timeout=120)
@@ -230,7 +245,8 @@ def main() -> None:
     if lat:
         print(f"export latency p50/p99: {lat[len(lat) // 2] * 1000:.1f} ms / "
               f"{lat[int(len(lat) * 0.99)] * 1000:.1f} ms")  # fmt: skip
-    print(f"server CPU           : {(cpu1 - cpu0) / args.seconds:.2f} cores "
+    print(f"server CPU           : {(cpu1 - cpu0) / args.seconds:.2f} cores + decode workers "
+          f"{(workers1 - workers0) / args.seconds:.2f} "
           f"(load generator: {(gen_cpu1 - gen_cpu0) / args.seconds:.2f})")  # fmt: skip
     print(f"event-loop lag       : {frac_50:.1%} of {samples:.0f} samples <= 50 ms; "
           f"all <= {worst * 1000:.0f} ms")  # fmt: skip

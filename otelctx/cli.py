@@ -7,6 +7,7 @@ variable), 1 when the server cannot start or fails (one line saying why).
 from __future__ import annotations
 
 import argparse
+import gc
 import logging
 import os
 import sys
@@ -70,6 +71,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     from otelctx.app import serve
 
     status = 0
+    # Ingest allocates many short-lived containers (a dict per span); at the default
+    # thresholds the cyclic GC runs often and its full passes stall the event loop.
+    gc.freeze()
+    gc.set_threshold(100_000, 50, 100)
     try:
         trio.run(lambda: serve(settings, grpc_port=args.grpc_port, http_port=args.http_port))
     except* (StorageError, OSError) as group:

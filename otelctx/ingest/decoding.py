@@ -72,9 +72,10 @@ class Decoder:
         self._workers = workers
         self._limiter = trio.CapacityLimiter(max(1, count))
         self._metrics = metrics
-        # Inline decodes take one at a time: each runs without a checkpoint for a few ms,
-        # and the lock hands over through the scheduler, so timers and I/O run between.
-        self._inline_lock = trio.Lock()
+        # CPU work in this process (an inline decode, rebuilding a worker's records) runs
+        # a few ms without a checkpoint. One at a time, handed over through the scheduler,
+        # lets timers and I/O run in between instead of behind a whole wave of requests.
+        self._cpu_lock = trio.Lock()
 
     async def decode(
         self, signal: Signal, body: bytes, encoding: Encoding, policy: IngestPolicy
@@ -90,8 +91,10 @@ class Decoder:
             else:
                 cls = _RECORD_TYPES[signal]
                 records, rejected, invalid, filtered, message = flat
-                return Decoded([cls(*t) for t in records], rejected, invalid, filtered, message)
-        async with self._inline_lock:
+                async with self._cpu_lock:
+                    rebuilt = [cls(*t) for t in records]
+                return Decoded(rebuilt, rejected, invalid, filtered, message)
+        async with self._cpu_lock:
             return _DECODERS[signal](body, encoding, policy)
 
 
