@@ -16,7 +16,7 @@ test *ARGS: setup
 
 # ruff and mypy --strict on the package
 lint: setup
-    {{bin}}/ruff check otelctx tests bench loadtest
+    {{bin}}/ruff check otelctx tests bench
     {{bin}}/ruff format --check otelctx
     {{bin}}/mypy otelctx
 

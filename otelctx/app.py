@@ -128,5 +128,3 @@ async def _serve_ingest(
         http_stop.set()
         # Both servers drain under SHUTDOWN_TIMEOUT themselves; this is the backstop.
         nursery.cancel_scope.deadline = trio.current_time() + settings.shutdown_timeout + 5
-
-

@@ -15,7 +15,6 @@ from otelctx.deps import Deps
 log = logging.getLogger(__name__)
 
 
-
 def create_app(deps: Deps) -> Quart:
     app = QuartTrio("otelctx")
     app.config["MAX_CONTENT_LENGTH"] = None  # the OTLP routes enforce their own limit

@@ -31,9 +31,7 @@ class SeriesLimiter:
         overflowed = 0
         for p in points:
             known = self._series.setdefault(p.tenant_id, set())
-            key = orjson.dumps(
-                (p.service_name, p.name, p.attributes), option=orjson.OPT_SORT_KEYS
-            )
+            key = orjson.dumps((p.service_name, p.name, p.attributes), option=orjson.OPT_SORT_KEYS)
             if key in known:
                 out.append(p)
             elif len(known) < self.max_series:

@@ -178,9 +178,7 @@ class _Receiver:
         headers = dict(raw.headers or ())
         encoding = headers.get("grpc-encoding", "identity")
         if encoding not in ("gzip", "deflate"):
-            raise GRPCError(
-                Status.UNIMPLEMENTED, f"grpc-encoding {encoding!r} is not supported"
-            )
+            raise GRPCError(Status.UNIMPLEMENTED, f"grpc-encoding {encoding!r} is not supported")
         try:
             return decompress(data, encoding, self._max)
         except PayloadTooLarge:

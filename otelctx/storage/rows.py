@@ -57,8 +57,9 @@ def _scope_json(scope: Scope) -> str:
 
 def _scope_of(text: str) -> Scope:
     d = orjson.loads(text)
-    return Scope(name=d.get("name", ""), version=d.get("version", ""),
-                 attributes=d.get("attributes", {}))
+    return Scope(
+        name=d.get("name", ""), version=d.get("version", ""), attributes=d.get("attributes", {})
+    )
 
 
 class SharedJson:
@@ -103,8 +104,26 @@ def span_row(s: SpanRecord, shared: SharedJson | None = None) -> tuple[Any, ...]
 
 
 def span_of(row: Sequence[Any]) -> SpanRecord:
-    (tenant, trace_id, span_id, parent, service, name, kind, start, end, _duration,
-     status, status_message, trace_state, attrs, resource, scope, events, links) = row
+    (
+        tenant,
+        trace_id,
+        span_id,
+        parent,
+        service,
+        name,
+        kind,
+        start,
+        end,
+        _duration,
+        status,
+        status_message,
+        trace_state,
+        attrs,
+        resource,
+        scope,
+        events,
+        links,
+    ) = row
     return SpanRecord(
         tenant_id=tenant, trace_id=trace_id, span_id=span_id, parent_span_id=parent,
         service_name=service, name=name, kind=_enum(SpanKind, kind, SpanKind.UNSPECIFIED),
@@ -130,8 +149,22 @@ def log_row(r: LogRecord, shared: SharedJson | None = None) -> tuple[Any, ...]:
 
 
 def log_of(row: Sequence[Any]) -> LogRecord:
-    (tenant, service, ts, observed, sev_num, sev_text, body, body_is_json, attrs, resource,
-     scope, trace_id, span_id, flags) = row
+    (
+        tenant,
+        service,
+        ts,
+        observed,
+        sev_num,
+        sev_text,
+        body,
+        body_is_json,
+        attrs,
+        resource,
+        scope,
+        trace_id,
+        span_id,
+        flags,
+    ) = row
     return LogRecord(
         tenant_id=tenant, service_name=service, time_unix_nano=int(ts),
         observed_time_unix_nano=int(observed), severity_number=int(sev_num),
@@ -152,8 +185,27 @@ def point_row(p: MetricPoint, shared: SharedJson | None = None) -> tuple[Any, ..
 
 
 def point_of(row: Sequence[Any]) -> MetricPoint:
-    (tenant, service, name, description, unit, metric_type, time, start, value, count, sum_,
-     min_, max_, data, attrs, resource, scope, temporality, monotonic) = row
+    (
+        tenant,
+        service,
+        name,
+        description,
+        unit,
+        metric_type,
+        time,
+        start,
+        value,
+        count,
+        sum_,
+        min_,
+        max_,
+        data,
+        attrs,
+        resource,
+        scope,
+        temporality,
+        monotonic,
+    ) = row
     return MetricPoint(
         tenant_id=tenant, service_name=service, name=name, description=description, unit=unit,
         metric_type=MetricType(metric_type), time_unix_nano=int(time),

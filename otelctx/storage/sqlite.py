@@ -175,9 +175,7 @@ class SqliteStorage:
     def driver(self) -> str:
         return "sqlite"
 
-    async def _run(
-        self, limiter: trio.CapacityLimiter, what: str, fn: Callable[[], _T]
-    ) -> _T:
+    async def _run(self, limiter: trio.CapacityLimiter, what: str, fn: Callable[[], _T]) -> _T:
         if limiter.borrowed_tokens:
             self._wait_count += 1
         t0 = time.monotonic()
@@ -401,5 +399,3 @@ async def open_sqlite(path: str) -> AsyncIterator[SqliteStorage]:
 def _close_all(*conns: sqlite3.Connection) -> None:
     for conn in conns:
         conn.close()
-
-
