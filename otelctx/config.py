@@ -78,6 +78,11 @@ class Settings:
     writer_max_batch_items: int = 20_000
     ingest_decode_workers: int = 1
     shutdown_timeout: float = 15.0
+    db_automigrate: bool = True
+    db_max_open_conns: int = 50
+    db_max_idle_conns: int = 10
+    db_conn_max_lifetime: float = 3600.0
+    db_connect_timeout: float = 60.0
 
     @property
     def is_production(self) -> bool:
@@ -416,6 +421,11 @@ _VARS: tuple[_Var, ...] = (
     _Var("WRITER_MAX_BATCH_ITEMS", "writer_max_batch_items", _integer(100, 1_000_000)),
     _Var("INGEST_DECODE_WORKERS", "ingest_decode_workers", _integer(0, 64)),
     _Var("SHUTDOWN_TIMEOUT", "shutdown_timeout", _duration(1.0, 3600.0)),
+    _Var("DB_AUTOMIGRATE", "db_automigrate", _boolean),
+    _Var("DB_MAX_OPEN_CONNS", "db_max_open_conns", _integer(1, 10_000)),
+    _Var("DB_MAX_IDLE_CONNS", "db_max_idle_conns", _integer(0, 10_000)),
+    _Var("DB_CONN_MAX_LIFETIME", "db_conn_max_lifetime", _duration(1.0, 86_400.0)),
+    _Var("DB_CONNECT_TIMEOUT", "db_connect_timeout", _duration(1.0, 3600.0)),
 )
 
 _DRIVERS_NEEDING_DSN = frozenset({"postgres", "mysql"})

@@ -51,6 +51,11 @@ DEFAULTS: list[tuple[str, str, Any]] = [
     ("WRITER_MAX_BATCH_ITEMS", "writer_max_batch_items", 20_000),
     ("INGEST_DECODE_WORKERS", "ingest_decode_workers", 1),
     ("SHUTDOWN_TIMEOUT", "shutdown_timeout", 15.0),
+    ("DB_AUTOMIGRATE", "db_automigrate", True),
+    ("DB_MAX_OPEN_CONNS", "db_max_open_conns", 50),
+    ("DB_MAX_IDLE_CONNS", "db_max_idle_conns", 10),
+    ("DB_CONN_MAX_LIFETIME", "db_conn_max_lifetime", 3600.0),
+    ("DB_CONNECT_TIMEOUT", "db_connect_timeout", 60.0),
 ]
 FIELD = {env: name for env, name, _ in DEFAULTS}
 
@@ -104,6 +109,11 @@ GOOD: list[tuple[str, str, Any]] = [
     ("INGEST_DECODE_WORKERS", "64", 64),
     ("SHUTDOWN_TIMEOUT", "1s", 1.0),
     ("SHUTDOWN_TIMEOUT", "1h", 3600.0),
+    ("DB_AUTOMIGRATE", "off", False),
+    ("DB_MAX_OPEN_CONNS", "1", 1),
+    ("DB_MAX_IDLE_CONNS", "0", 0),
+    ("DB_CONN_MAX_LIFETIME", "30m", 1800.0),
+    ("DB_CONNECT_TIMEOUT", "5s", 5.0),
     ("SHUTDOWN_TIMEOUT", "1m30s", 90.0),
     ("SHUTDOWN_TIMEOUT", "30", 30.0),
 ]
