@@ -12,12 +12,15 @@ import dataclasses
 import random
 import uuid
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 import pytest
+import trio_asyncio
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from otelctx.config import Settings
 from otelctx.model import (
     LogRecord,
     MetricPoint,
@@ -29,15 +32,31 @@ from otelctx.model import (
     SpanRecord,
     StatusCode,
 )
+from otelctx.storage import open_storage
 from otelctx.storage.base import Storage, StorageError, WriteBatch
-from otelctx.storage.sqlite import open_sqlite
+from tests import backends
 
 T0 = 1_795_000_000_000_000_000
 
 
-@pytest.fixture
-async def storage(tmp_path: Path) -> AsyncIterator[Storage]:
-    async with open_sqlite(str(tmp_path / "contract.db")) as s:
+@asynccontextmanager
+async def open_backend(driver: str, tmp_path: Path) -> AsyncIterator[Storage]:
+    """A fresh, empty database of ``driver`` (inside a trio_asyncio loop)."""
+    async with trio_asyncio.open_loop():
+        if driver == "sqlite":
+            config = Settings(db_dsn=str(tmp_path / f"contract-{uuid.uuid4().hex}.db"))
+        else:
+            await backends.reset(driver)
+            config = Settings(db_driver=driver, db_dsn=backends.dsn_for(driver),
+                                db_max_open_conns=4, db_connect_timeout=5)  # fmt: skip
+        async with open_storage(config) as s:
+            yield s
+
+
+@pytest.fixture(params=backends.BACKENDS)
+async def storage(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Storage]:
+    backends.require(request.param)
+    async with open_backend(request.param, tmp_path) as s:
         yield s
 
 
@@ -157,13 +176,19 @@ _TRACE_SPANS = st.lists(
 )
 
 
+@pytest.mark.parametrize("driver", backends.BACKENDS)
 @settings(
-    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+    max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
 @given(spec=_TRACE_SPANS, seed=st.integers(0, 2**32), cuts=st.integers(1, 4))
 async def test_summary_does_not_depend_on_arrival_order(
-    tmp_path: Path, spec: list[tuple[int, int, StatusCode, bool]], seed: int, cuts: int
+    driver: str,
+    tmp_path: Path,
+    spec: list[tuple[int, int, StatusCode, bool]],
+    seed: int,
+    cuts: int,
 ) -> None:
+    backends.require(driver)
     spans = [
         span(trace="c" * 32, span_id=f"{i + 1:016x}", parent="" if not p else "f" * 16,
              service=f"svc{i % 3}", name=f"op{i}", start=T0 + off, duration=dur, status=st_)
@@ -172,8 +197,8 @@ async def test_summary_does_not_depend_on_arrival_order(
     shuffled = spans[:]
     random.Random(seed).shuffle(shuffled)
     size = max(1, len(shuffled) // cuts)
-    # hypothesis reuses tmp_path across examples: one fresh file per example
-    async with open_sqlite(str(tmp_path / f"order-{uuid.uuid4().hex}.db")) as s:
+    # hypothesis reuses tmp_path across examples: open_backend gives a fresh database
+    async with open_backend(driver, tmp_path) as s:
         for i in range(0, len(shuffled), size):
             await s.write(WriteBatch(spans=shuffled[i : i + size]))
         detail = await s.get_trace("t1", "c" * 32)
