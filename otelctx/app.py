@@ -31,7 +31,7 @@ from otelctx.ingest.service import Ingest
 from otelctx.nurseries.grpc import run_grpc
 from otelctx.nurseries.http import run_http
 from otelctx.nurseries.signals import run_signals
-from otelctx.nurseries.telemetry import run_lag_sampler
+from otelctx.nurseries.telemetry import run_lag_sampler, run_pool_sampler
 from otelctx.nurseries.writer import WriterState, run_writer
 from otelctx.storage import open_storage
 from otelctx.telemetry import create_metrics
@@ -83,6 +83,7 @@ async def serve(
             if handle_signals:
                 await root.start(run_signals, stop, root.cancel_scope)
             root.start_soon(run_lag_sampler, metrics, name="lag-sampler")
+            root.start_soon(run_pool_sampler, storage, metrics, name="pool-sampler")
             async with trio.open_nursery() as pipeline:
                 await pipeline.start(
                     run_writer, storage, receive, admission, metrics, writer,

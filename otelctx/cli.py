@@ -11,7 +11,7 @@ import gc
 import logging
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 
 import trio
 
@@ -40,6 +40,7 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--grpc-port", type=_port, help="override GRPC_PORT; 0 picks a free port")
     serve.add_argument("--http-port", type=_port, help="override HTTP_PORT; 0 picks a free port")
     sub.add_parser("check-config", help="validate the environment and print the settings")
+    sub.add_parser("migrate", help="create or upgrade the database schema, then exit")
     return p
 
 
@@ -66,22 +67,38 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"warning: {warning}", file=sys.stderr)
         return 0
     _setup_logging(settings)
+    if args.command == "migrate":
+        return _run(lambda: _migrate(settings))
     for warning in startup_warnings(settings):
         log.warning("%s", warning)
     from otelctx.app import serve
 
-    status = 0
     # Ingest allocates many short-lived containers (a dict per span); at the default
     # thresholds the cyclic GC runs often and its full passes stall the event loop.
     gc.freeze()
     gc.set_threshold(100_000, 50, 100)
+    return _run(lambda: serve(settings, grpc_port=args.grpc_port, http_port=args.http_port))
+
+
+def _run(main: Callable[[], Awaitable[None]]) -> int:
+    """trio.run, with storage and socket failures as one line and exit status 1."""
+    status = 0
     try:
-        trio.run(lambda: serve(settings, grpc_port=args.grpc_port, http_port=args.http_port))
+        trio.run(main)
     except* (StorageError, OSError) as group:
         for err in _leaves(group):
             print(f"otelctx: cannot start: {err}", file=sys.stderr)
         status = EXIT_FAILURE
     return status
+
+
+async def _migrate(settings: Settings) -> None:
+    import trio_asyncio
+
+    from otelctx.storage import open_storage
+
+    async with trio_asyncio.open_loop(), open_storage(settings, migrate=True) as storage:
+        log.info("%s schema is up to date", storage.driver)
 
 
 def _leaves(exc: BaseException) -> list[BaseException]:

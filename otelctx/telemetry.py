@@ -33,6 +33,7 @@ class Metrics:
     cardinality_overflow: Counter
     event_loop_lag: Histogram
     db_up: Gauge
+    pool: dict[str, Gauge]
     internal_errors: Counter
 
 
@@ -98,6 +99,7 @@ def create_metrics(driver: str) -> Metrics:
         ),
         db_up=Gauge("otelcontext_db_up", "1 if the last database ping succeeded", ["driver"],
                     registry=r),
+        pool=_pool_gauges(r),
         internal_errors=Counter(
             "otelcontext_internal_errors", "Unexpected errors caught at a task or request top"
             " level", ["subsystem"], registry=r,
@@ -105,3 +107,21 @@ def create_metrics(driver: str) -> Metrics:
     )  # fmt: skip
     m.db_up.labels(driver=driver).set(0)
     return m
+
+
+# PoolStats field -> (metric name suffix, help)
+_POOL_GAUGES = {
+    "max_open": ("max_open", "Most connections the pool may open (DB_MAX_OPEN_CONNS)"),
+    "open_connections": ("open_connections", "Connections open"),
+    "in_use": ("in_use", "Connections in use"),
+    "idle": ("idle", "Connections open and idle"),
+    "wait_count": ("wait_count", "Cumulative count of waits for a free connection"),
+    "wait_duration_s": ("wait_duration_seconds", "Cumulative seconds spent waiting for one"),
+}
+
+
+def _pool_gauges(registry: CollectorRegistry) -> dict[str, Gauge]:
+    return {
+        field: Gauge(f"otelcontext_db_pool_{suffix}", help_, registry=registry)
+        for field, (suffix, help_) in _POOL_GAUGES.items()
+    }

@@ -365,8 +365,9 @@ def _values_sql(table: str, columns: Sequence[str], n: int) -> str:
 async def open_sqlite(path: str) -> AsyncIterator[SqliteStorage]:
     """Open (creating the file, its directory and the schema if needed) and yield the backend.
 
-    Raises StorageUnavailable when the file cannot be opened or written, SchemaError when
-    its schema is newer than this build.
+    Raises StorageError when the file or its directory cannot be opened or created,
+    StorageUnavailable when another process holds a lock on it, SchemaError when its
+    schema is newer than this build.
     """
 
     def setup() -> tuple[sqlite3.Connection, sqlite3.Connection]:
@@ -384,9 +385,14 @@ async def open_sqlite(path: str) -> AsyncIterator[SqliteStorage]:
     try:
         writer, reader = await trio.to_thread.run_sync(setup)
     except sqlite3.Error as exc:
-        raise _translate(exc, f"opening {path}") from exc
+        # Only a lock held by another process is worth waiting for at start; a path that
+        # cannot be opened stays that way (startup retries StorageUnavailable).
+        text = str(exc).lower()
+        if "locked" in text or "busy" in text:
+            raise StorageUnavailable(f"sqlite: opening {path} failed: {exc}") from exc
+        raise StorageError(f"sqlite: opening {path} failed: {exc}") from exc
     except OSError as exc:
-        raise StorageUnavailable(f"sqlite: cannot create {path}: {exc.strerror}") from exc
+        raise StorageError(f"sqlite: cannot create {path}: {exc.strerror}") from exc
     storage = SqliteStorage(path, writer, reader)
     try:
         yield storage
