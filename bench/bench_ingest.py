@@ -85,7 +85,12 @@ def template(service: str, spans_per_request: int = 512) -> bytes:
 
 
 def _connection(
-    protocol: str, target: str, idx: int, measure_from: float, end: float, batch: int,
+    protocol: str,
+    target: str,
+    idx: int,
+    measure_from: float,
+    end: float,
+    batch: int,
     interval: float,
 ) -> tuple[int, int, list[float]]:
     """One client connection exporting until ``end``: back to back, or one request per
@@ -118,8 +123,12 @@ def _connection(
             if export is not None:
                 export(req, timeout=30)
             else:
-                r = urllib.request.Request(target, data=req, method="POST",
-                                           headers={"Content-Type": "application/x-protobuf"})
+                r = urllib.request.Request(
+                    target,
+                    data=req,
+                    method="POST",
+                    headers={"Content-Type": "application/x-protobuf"},
+                )
                 with urllib.request.urlopen(r, timeout=30) as resp:
                     resp.read()
         except Exception:
@@ -137,8 +146,14 @@ def _connection(
 
 
 def _loadgen(
-    protocol: str, target: str, connections: int, seconds: float, warmup: float, batch: int,
-    interval: float, q: Any,
+    protocol: str,
+    target: str,
+    connections: int,
+    seconds: float,
+    warmup: float,
+    batch: int,
+    interval: float,
+    q: Any,
 ) -> None:
     """The load generator process: one thread per connection (grpcio releases the GIL)."""
     start = time.monotonic()
@@ -200,15 +215,26 @@ def main() -> None:
     ap.add_argument("--warmup", type=float, default=3)
     ap.add_argument("--connections", type=int, default=24)
     ap.add_argument("--protocol", choices=["grpc", "http"], default="grpc")
+    ap.add_argument(
+        "--driver",
+        choices=["sqlite", "postgres", "mysql"],
+        default="sqlite",
+        help="storage backend (postgres/mysql: the test servers of tests/backends.py,"
+        " tables dropped first)",
+    )
     ap.add_argument("--batch", type=int, default=512, help="spans per export request")
-    ap.add_argument("--rate", type=float, default=0,
-                    help="total spans/s to offer, spread over the connections (0: back to back)")
+    ap.add_argument(
+        "--rate",
+        type=float,
+        default=0,
+        help="total spans/s to offer, spread over the connections (0: back to back)",
+    )
     args = ap.parse_args()
 
     from tests.conftest import start_server
 
     with tempfile.TemporaryDirectory() as tmp:
-        srv = start_server(Path(tmp))
+        srv = start_server(Path(tmp), driver=args.driver)
         target = srv.grpc_endpoint if args.protocol == "grpc" else srv.http_base + "/v1/traces"
         ctx = mp.get_context("spawn")
         q = ctx.Queue()
@@ -238,7 +264,7 @@ def main() -> None:
     frac_50 = under.get("0.05", 0) / samples if samples else float("nan")
     worst = min((float(k) for k, v in under.items() if v >= samples), default=float("inf"))
     offered = f"{args.rate:,.0f} spans/s offered" if args.rate else "back to back"
-    print(f"protocol={args.protocol} connections={args.connections} batch={args.batch} "
+    print(f"driver={args.driver} protocol={args.protocol} connections={args.connections} batch={args.batch} "
           f"{offered} seconds={args.seconds}")  # fmt: skip
     print(f"spans/s acknowledged : {acked / args.seconds:,.0f}")
     print(f"refused requests     : {refused}")

@@ -4,13 +4,20 @@ PostgreSQL and MariaDB come from OTELCTX_TEST_PG_DSN / OTELCTX_TEST_MYSQL_DSN (d
 the services on this machine, database ``test``). When one cannot be reached the tests
 that need it fail in CI (``CI=true``) and are skipped elsewhere, saying why.
 
-``reset`` drops otelctx's tables so that each test starts from an empty database.
+``reset`` (async, inside trio_asyncio) and ``reset_sync`` drop otelctx's tables so that
+each test starts from an empty database; ``query`` reads rows with the sync drivers
+(psycopg, PyMySQL) for tests that run otelctx as a subprocess.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import socket
+import sqlite3
+from contextlib import closing
+from pathlib import Path
+from typing import Any
 from urllib.parse import urlparse
 
 import pytest
@@ -72,3 +79,59 @@ async def reset(driver: str) -> None:
                 conn.close()
 
         await trio_asyncio.aio_as_trio(drop_mysql)()
+
+
+def _mysql_connect() -> Any:
+    import pymysql
+    import pymysql.cursors
+
+    url = urlparse(MYSQL_DSN)
+    return pymysql.connect(
+        host=url.hostname, port=url.port or 3306, user=url.username or "root",
+        password=url.password or "", database=url.path.lstrip("/"), charset="utf8mb4",
+        cursorclass=pymysql.cursors.DictCursor, autocommit=True,
+    )  # fmt: skip
+
+
+def reset_sync(driver: str) -> None:
+    if driver == "postgres":
+        import psycopg
+
+        with psycopg.connect(PG_DSN, autocommit=True) as conn:
+            conn.execute(f"DROP TABLE IF EXISTS {', '.join(TABLES)} CASCADE")
+    elif driver == "mysql":
+        with closing(_mysql_connect()) as conn, conn.cursor() as cur:
+            cur.execute(f"DROP TABLE IF EXISTS {', '.join(TABLES)}")
+
+
+def server_env(driver: str) -> dict[str, str]:
+    """Environment for an ``otelctx serve`` subprocess on ``driver`` (tables reset)."""
+    if driver == "sqlite":
+        return {}
+    reset_sync(driver)
+    return {"DB_DRIVER": driver, "DB_DSN": dsn_for(driver)}
+
+
+def query(
+    driver: str, db_path: Path, sql: str, params: tuple[Any, ...] = ()
+) -> list[dict[str, Any]]:
+    """Rows as dicts; ``sql`` uses ``?`` placeholders whatever the driver."""
+    if driver == "sqlite":
+        with closing(sqlite3.connect(db_path)) as conn:
+            conn.row_factory = sqlite3.Row
+            return [dict(r) for r in conn.execute(sql, params)]
+    sql = sql.replace("?", "%s")
+    if driver == "postgres":
+        import psycopg
+        from psycopg.rows import dict_row
+
+        with psycopg.connect(PG_DSN, row_factory=dict_row) as conn:
+            rows = list(conn.execute(sql, params))
+        # jsonb columns arrive decoded; tests compare the stored JSON text
+        return [
+            {k: json.dumps(v) if isinstance(v, dict | list) else v for k, v in row.items()}
+            for row in rows
+        ]
+    with closing(_mysql_connect()) as conn, conn.cursor() as cur:
+        cur.execute(sql, params)
+        return list(cur.fetchall())

@@ -34,6 +34,7 @@ class ServerProcess:
     http_port: int
     db_path: Path
     output: list[str] = field(default_factory=list)
+    driver: str = "sqlite"
 
     @property
     def grpc_endpoint(self) -> str:
@@ -61,8 +62,14 @@ class ServerProcess:
 
 
 def start_server(
-    tmp_path: Path, env: dict[str, str] | None = None, db_path: Path | None = None
+    tmp_path: Path,
+    env: dict[str, str] | None = None,
+    db_path: Path | None = None,
+    driver: str = "sqlite",
 ) -> ServerProcess:
+    """Start ``otelctx serve`` on ``driver`` (postgres/mysql: tables reset first)."""
+    from tests import backends
+
     db = db_path or tmp_path / "otelctx.db"
     full_env = {
         **os.environ,
@@ -70,6 +77,7 @@ def start_server(
         "DB_DRIVER": "sqlite",
         "DB_DSN": str(db),
         "LOG_LEVEL": "INFO",
+        **(backends.server_env(driver) if driver != "sqlite" else {}),
         **(env or {}),
     }
     proc = subprocess.Popen(
@@ -102,7 +110,7 @@ def start_server(
     if not ports:
         proc.wait(5)
         raise RuntimeError("otelctx exited before ready:\n" + "".join(output))
-    return ServerProcess(proc, ports[0], ports[1], db, output)
+    return ServerProcess(proc, ports[0], ports[1], db, output, driver)
 
 
 @pytest.fixture

@@ -12,11 +12,9 @@ where one exists and from the SQLite file otherwise.
 from __future__ import annotations
 
 import json
-import sqlite3
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator
-from contextlib import closing
 from typing import Any
 
 import grpc
@@ -85,6 +83,7 @@ from opentelemetry.trace import (
 )
 from prometheus_client.parser import text_string_to_metric_families
 
+from tests import backends
 from tests.conftest import ServerProcess, start_server
 
 pytestmark = pytest.mark.timeout(30)
@@ -102,9 +101,12 @@ CUMULATIVE = 2
 # -- fixtures and helpers ---------------------------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def srv(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
-    server = start_server(tmp_path_factory.mktemp("e2e-exporters"))
+@pytest.fixture(scope="module", params=backends.BACKENDS)
+def srv(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[ServerProcess]:
+    backends.require(request.param)
+    server = start_server(tmp_path_factory.mktemp("e2e-exporters"), driver=request.param)
     try:
         yield server
     finally:
@@ -183,10 +185,8 @@ def get_json(srv: ServerProcess, path: str) -> tuple[int, Any]:
     return status, json.loads(body)
 
 
-def db_rows(srv: ServerProcess, sql: str, params: tuple[Any, ...] = ()) -> list[sqlite3.Row]:
-    with closing(sqlite3.connect(srv.db_path)) as conn:
-        conn.row_factory = sqlite3.Row
-        return conn.execute(sql, params).fetchall()
+def db_rows(srv: ServerProcess, sql: str, params: tuple[Any, ...] = ()) -> list[dict[str, Any]]:
+    return backends.query(srv.driver, srv.db_path, sql, params)
 
 
 def post(srv: ServerProcess, path: str, body: bytes, content_type: str) -> tuple[int, str, bytes]:
@@ -369,7 +369,8 @@ def test_exporting_the_same_spans_twice_stores_them_once(
     assert again["error_count"] == 1
     assert len(again["spans"]) == 3
     assert again["root_service"] == f"retry-fe-{way}"
-    [(stored,)] = db_rows(srv, "SELECT count(*) FROM spans WHERE trace_id = ?", (trace_id,))
+    [row] = db_rows(srv, "SELECT count(*) AS n FROM spans WHERE trace_id = ?", (trace_id,))
+    stored = row["n"]
     assert stored == 3
 
 
@@ -514,7 +515,7 @@ def make_metrics(service: str) -> Any:
     return data
 
 
-def points(srv: ServerProcess, service: str, name: str) -> list[sqlite3.Row]:
+def points(srv: ServerProcess, service: str, name: str) -> list[dict[str, Any]]:
     return db_rows(
         srv,
         "SELECT * FROM metric_points WHERE service_name = ? AND name = ? ORDER BY attributes",
@@ -591,9 +592,9 @@ def test_metrics_round_trip(
     assert sum(edata["positive"]["bucket_counts"]) == 4
     assert json.loads(ehist["attributes"]) == {"route": "/b"}
 
-    all_rows = db_rows(srv, "SELECT count(*) FROM metric_points WHERE service_name = ?",
+    all_rows = db_rows(srv, "SELECT count(*) AS n FROM metric_points WHERE service_name = ?",
                        (service,))  # fmt: skip
-    assert all_rows[0][0] == 7
+    assert all_rows[0]["n"] == 7
 
 
 def _kv(key: str, value: str) -> KeyValue:
