@@ -264,8 +264,8 @@ def main() -> None:
     frac_50 = under.get("0.05", 0) / samples if samples else float("nan")
     worst = min((float(k) for k, v in under.items() if v >= samples), default=float("inf"))
     offered = f"{args.rate:,.0f} spans/s offered" if args.rate else "back to back"
-    print(f"driver={args.driver} protocol={args.protocol} connections={args.connections} batch={args.batch} "
-          f"{offered} seconds={args.seconds}")  # fmt: skip
+    print(f"driver={args.driver} protocol={args.protocol} connections={args.connections} "
+          f"batch={args.batch} {offered} seconds={args.seconds}")  # fmt: skip
     print(f"spans/s acknowledged : {acked / args.seconds:,.0f}")
     print(f"refused requests     : {refused}")
     if lat:
