@@ -33,7 +33,7 @@ def _backend(settings: Settings, migrate: bool) -> AbstractAsyncContextManager[S
     if settings.db_driver == "sqlite":
         from otelctx.storage.sqlite import open_sqlite
 
-        return open_sqlite(settings.db_dsn)
+        return open_sqlite(settings.db_dsn, migrate=migrate)
     if settings.db_driver == "postgres":
         from otelctx.storage.postgres import open_postgres
 

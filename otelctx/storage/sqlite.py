@@ -145,17 +145,28 @@ def _connect(path: str, *, read_only: bool) -> sqlite3.Connection:
     return conn
 
 
-def _migrate(conn: sqlite3.Connection) -> None:
-    conn.executescript(_DDL)
-    row = conn.execute("SELECT max(version) FROM schema_version").fetchone()
-    current = row[0] if row and row[0] is not None else None
-    if current is None:
-        conn.execute("INSERT INTO schema_version (version) VALUES (?)", (SCHEMA_VERSION,))
-    elif current > SCHEMA_VERSION:
+def _migrate(conn: sqlite3.Connection, allowed: bool) -> None:
+    has_table = conn.execute(
+        "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'schema_version'"
+    ).fetchone()
+    current = None
+    if has_table:
+        row = conn.execute("SELECT max(version) FROM schema_version").fetchone()
+        current = row[0] if row else None
+    if current is not None and current > SCHEMA_VERSION:
         raise SchemaError(
             f"sqlite: the database schema is version {current}, newer than this otelctx "
             f"knows ({SCHEMA_VERSION}); upgrade otelctx or use another DB_DSN"
         )
+    if current == SCHEMA_VERSION:
+        return
+    if not allowed:
+        raise SchemaError(
+            f"sqlite: schema is version {current or 0}, this otelctx needs {SCHEMA_VERSION}: "
+            "run `otelctx migrate` or set DB_AUTOMIGRATE=true"
+        )
+    conn.executescript(_DDL)
+    conn.execute("INSERT INTO schema_version (version) VALUES (?)", (SCHEMA_VERSION,))
 
 
 class SqliteStorage:
@@ -362,7 +373,7 @@ def _values_sql(table: str, columns: Sequence[str], n: int) -> str:
 
 
 @asynccontextmanager
-async def open_sqlite(path: str) -> AsyncIterator[SqliteStorage]:
+async def open_sqlite(path: str, *, migrate: bool = True) -> AsyncIterator[SqliteStorage]:
     """Open (creating the file, its directory and the schema if needed) and yield the backend.
 
     Raises StorageError when the file or its directory cannot be opened or created,
@@ -375,7 +386,7 @@ async def open_sqlite(path: str) -> AsyncIterator[SqliteStorage]:
         parent.mkdir(parents=True, exist_ok=True)
         writer = _connect(path, read_only=False)
         try:
-            _migrate(writer)
+            _migrate(writer, migrate)
             reader = _connect(path, read_only=True)
         except BaseException:
             writer.close()
