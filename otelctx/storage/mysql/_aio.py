@@ -1,0 +1,468 @@
+"""The asyncio side of the MySQL/MariaDB backend: the only module that touches asyncmy.
+
+Everything here is a plain asyncio coroutine, run from Trio through one
+``trio_asyncio.aio_as_trio`` crossing per operation (``MySQLStorage`` in this package).
+
+Resource handling: ``open_backend`` creates the asyncmy pool and closes it again if
+the schema check fails; afterwards ``Backend.close`` owns that. Every operation
+borrows one connection and gives it back. A connection left in a transaction is
+closed by the pool instead of being reused, and one whose operation was cancelled
+is closed here (the server then rolls its transaction back), so a cancelled write
+stores nothing unless its COMMIT had already been sent.
+
+Error handling: asyncmy errors and OSError are translated here, ``raise ... from
+exc``: the server cannot be reached or cannot write now (connection errors, too many
+connections, lock timeouts, deadlocks, read-only, disk full) → StorageUnavailable;
+anything else, bad credentials and unknown databases included → StorageError.
+Messages are one line starting with ``mysql:`` and never contain the password.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from typing import Any
+
+import asyncmy
+from asyncmy.connection import Connection
+from asyncmy.cursors import Cursor
+
+from otelctx.model import SpanRecord, StatusCode, TraceSummary
+from otelctx.storage import rows, summaries
+from otelctx.storage.base import (
+    PoolStats,
+    SchemaError,
+    StorageError,
+    StorageUnavailable,
+    TraceDetail,
+    WriteBatch,
+    WriteResult,
+)
+from otelctx.storage.mysql import schema
+
+log = logging.getLogger(__name__)
+
+# Set on every connection: strict mode makes an out-of-range or too-long value an
+# error instead of a silent truncation, and a known mode rules out server settings
+# that would change how our SQL reads (ANSI_QUOTES, NO_BACKSLASH_ESCAPES,
+# SIMULTANEOUS_ASSIGNMENT ...). asyncmy sends it as ``SET sql_mode=<this>`` verbatim.
+_SQL_MODE = "'STRICT_ALL_TABLES,NO_ENGINE_SUBSTITUTION'"
+# READ COMMITTED: no gap locks between concurrent span inserts, and each re-check of
+# stored spans in ``_insert_spans`` sees what other writers committed meanwhile.
+_INIT_COMMAND = "SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED"
+
+# Server and client error numbers meaning "cannot reach or cannot write right now".
+_UNAVAILABLE_CODES = frozenset({
+    1021,  # disk full
+    1037, 1038, 1041,  # out of memory / resources
+    1040,  # too many connections
+    1053,  # server shutdown in progress
+    1114,  # table is full
+    1146,  # table does not exist: the schema was dropped under us (like SQLite)
+    1152, 1158, 1159, 1160, 1161,  # aborted connection, network read/write errors
+    1205, 1213,  # lock wait timeout, deadlock: the transaction was rolled back
+    1290, 1792, 1836,  # read-only server / transaction / mode
+    1317, 1927, 1969, 3024,  # query interrupted, connection killed, statement timeouts
+    2002, 2003, 2005, 2006, 2013, 2055,  # cannot connect, server gone away, lost connection
+    4031,  # disconnected by the server for inactivity
+})  # fmt: skip
+_DRIVER_ERRORS = (asyncmy.errors.Error, OSError)
+
+# Duplicate spans are resolved by re-checking which keys are stored; each round
+# removes the keys a concurrent writer committed, so more rounds mean a pathological
+# race (and a retryable failure).
+_DUPLICATE_ROUNDS = 8
+_KEYS_PER_QUERY = 500
+_MAX_STATEMENT_BYTES = 4 * 1024 * 1024
+_FLOAT_POINT_COLUMNS = tuple(rows.POINT_COLUMNS.index(c) for c in ("value", "sum", "min", "max"))
+
+
+def translate(exc: BaseException, what: str, secret: str = "", context: str = "") -> StorageError:
+    """``exc`` as a one-line StorageError/StorageUnavailable without ``secret`` in it."""
+    code = 0
+    if isinstance(exc, asyncmy.errors.MySQLError) and exc.args and isinstance(exc.args[0], int):
+        code = exc.args[0]
+        text = str(exc.args[1]) if len(exc.args) > 1 else ""
+    else:
+        text = str(exc) or type(exc).__name__
+    text = f"{context}: {text}" if context else text
+    message = " ".join(f"mysql: {what} failed: {text}{f' ({code})' if code else ''}".split())
+    if secret:
+        message = message.replace(secret, "REDACTED")
+    unavailable = (
+        code in _UNAVAILABLE_CODES
+        or isinstance(exc, OSError | asyncmy.errors.InterfaceError)
+        or (code == 0 and isinstance(exc, asyncmy.errors.OperationalError))
+    )
+    return StorageUnavailable(message) if unavailable else StorageError(message)
+
+
+class Backend:
+    """One asyncmy pool and the operations of the Storage protocol, asyncio-flavoured."""
+
+    def __init__(self, pool: asyncmy.Pool, label: str, secret: str) -> None:
+        self.pool = pool
+        self._label = label
+        self._secret = secret
+        self._closed = False
+        self._wait_count = 0
+        self._wait_s = 0.0
+        self._statement_bytes = 1024 * 1024
+
+    # -- connections ------------------------------------------------------------------------
+
+    @asynccontextmanager
+    async def _connection(self, what: str) -> AsyncIterator[Connection]:
+        """Borrow a connection; driver errors of the block leave as StorageError."""
+        if self._closed:
+            raise StorageUnavailable(f"mysql: {what} failed: the storage is closed")
+        pool = self.pool
+        # A wait as Go's database/sql counts one: every connection is open and busy.
+        waits = pool.freesize == 0 and pool.size >= pool.maxsize
+        t0 = time.monotonic()
+        try:
+            conn: Connection = await pool.acquire()
+        except _DRIVER_ERRORS as exc:
+            context = f"cannot connect to {self._label}"
+            raise translate(exc, what, self._secret, context) from exc
+        if waits:
+            self._wait_count += 1
+            self._wait_s += time.monotonic() - t0
+        try:
+            yield conn
+        except _DRIVER_ERRORS as exc:
+            raise translate(exc, what, self._secret) from exc
+        finally:
+            # a connection that is closed, or still in a transaction, is dropped
+            pool.release(conn)
+
+    def pool_stats(self) -> PoolStats:
+        pool = self.pool
+        size, free = int(pool.size), int(pool.freesize)
+        return PoolStats(
+            max_open=int(pool.maxsize), open_connections=size, in_use=size - free, idle=free,
+            wait_count=self._wait_count, wait_duration_s=self._wait_s,
+        )  # fmt: skip
+
+    async def close(self) -> None:
+        """Close the pool once every borrowed connection is back (callers bound the wait)."""
+        self._closed = True
+        self.pool.close()
+        await self.pool.wait_closed()
+
+    def terminate(self) -> None:
+        """Close every connection now, borrowed ones included."""
+        self._closed = True
+        self.pool.terminate()
+
+    async def abort(self) -> None:
+        """``terminate`` from Trio (the pool schedules asyncio work)."""
+        self.terminate()
+
+    # -- schema -----------------------------------------------------------------------------
+
+    async def prepare(self, *, migrate: bool) -> None:
+        """Create or upgrade the schema (``migrate``), or check that it is current."""
+        async with self._connection("checking the schema") as conn, conn.cursor() as cur:
+            await cur.execute("SELECT @@max_allowed_packet")
+            packet = int((await cur.fetchone())[0])
+            self._statement_bytes = max(64 * 1024, min(_MAX_STATEMENT_BYTES, packet // 2))
+            if not migrate:
+                _check_version(await _schema_version(cur), migrate=False)
+                return
+            # DDL commits at once in MySQL: the lock keeps two instances that start
+            # together from running the same steps side by side.
+            await cur.execute(
+                "SELECT GET_LOCK(%s, %s)", (schema.MIGRATE_LOCK, schema.MIGRATE_LOCK_TIMEOUT_S)
+            )
+            if (await cur.fetchone())[0] != 1:
+                raise StorageUnavailable(
+                    f"mysql: another otelctx held the lock {schema.MIGRATE_LOCK!r} for "
+                    f"{schema.MIGRATE_LOCK_TIMEOUT_S} s while migrating; try again"
+                )
+            try:
+                await _migrate(cur)
+            finally:
+                try:
+                    await cur.execute("SELECT RELEASE_LOCK(%s)", (schema.MIGRATE_LOCK,))
+                    await cur.fetchall()
+                except _DRIVER_ERRORS:
+                    conn.close()  # ends the session, which releases the lock
+
+    # -- writes -----------------------------------------------------------------------------
+
+    async def write(self, batch: WriteBatch) -> WriteResult:
+        shared = rows.SharedJson()
+        try:
+            spans = _first_copies(batch.spans)
+            span_rows = [rows.span_row(s, shared) for s in spans]
+            log_rows = [rows.log_row(r, shared) for r in batch.logs]
+            point_rows = [_finite(rows.point_row(p, shared)) for p in batch.points]
+        except (OverflowError, ValueError, TypeError) as exc:
+            text = " ".join(str(exc).split())
+            raise StorageError(f"mysql: write failed: unstorable value: {text}") from exc
+        async with self._connection("write") as conn:
+            await conn.begin()
+            try:
+                async with conn.cursor() as cur:
+                    cur.max_stmt_length = self._statement_bytes
+                    inserted = await _insert_spans(cur, spans, span_rows)
+                    deltas = summaries.summarize(inserted)
+                    if deltas:
+                        # in key order, so that concurrent writers lock rows in one order
+                        deltas.sort(key=lambda d: (d.tenant_id, d.trace_id))
+                        await cur.executemany(schema.UPSERT_TRACES, [_trace_row(d) for d in deltas])
+                    if log_rows:
+                        await cur.executemany(schema.INSERT_LOGS, log_rows)
+                    if point_rows:
+                        await cur.executemany(schema.INSERT_POINTS, point_rows)
+                await conn.commit()
+            except BaseException as exc:
+                await _abandon(conn, exc)
+                raise
+        return WriteResult(
+            spans_inserted=len(inserted),
+            spans_duplicate=len(batch.spans) - len(inserted),
+            logs_inserted=len(log_rows),
+            points_inserted=len(point_rows),
+        )
+
+    # -- reads ------------------------------------------------------------------------------
+
+    async def ping(self) -> None:
+        async with self._connection("ping") as conn, conn.cursor() as cur:
+            await cur.execute("SELECT 1")
+            await cur.fetchall()
+
+    async def get_trace(self, tenant_id: str, trace_id: str) -> TraceDetail | None:
+        key = (tenant_id, trace_id)
+        async with self._connection("get_trace") as conn, conn.cursor() as cur:
+            await cur.execute(schema.SELECT_TRACE, key)
+            row = await cur.fetchone()
+            if row is None:
+                return None
+            await cur.execute(schema.SELECT_SPANS, key)
+            span_rows = await cur.fetchall()
+            await cur.execute(schema.SELECT_LOGS, key)
+            log_rows = await cur.fetchall()
+        summary = TraceSummary(
+            tenant_id=tenant_id, trace_id=trace_id, root_service=row[0], root_operation=row[1],
+            start_time_unix_nano=int(row[2]), end_time_unix_nano=int(row[3]),
+            span_count=int(row[4]), error_count=int(row[5]), status_code=StatusCode(row[6]),
+        )  # fmt: skip
+        return TraceDetail(
+            summary=summary,
+            spans=[rows.span_of(r) for r in span_rows],
+            logs=[rows.log_of(r) for r in log_rows],
+        )
+
+    async def count_rows(self, table: str, tenant_id: str | None = None) -> int:
+        if table not in schema.DATA_TABLES:
+            raise ValueError(f"unknown table {table!r}")
+        async with self._connection("count") as conn, conn.cursor() as cur:
+            if tenant_id is None:
+                await cur.execute(f"SELECT COUNT(*) FROM {table}")
+            else:
+                await cur.execute(
+                    f"SELECT COUNT(*) FROM {table} WHERE tenant_id = %s", (tenant_id,)
+                )
+            return int((await cur.fetchone())[0])
+
+    async def optimize_tables(self) -> None:
+        """OPTIMIZE TABLE the data tables (InnoDB rebuilds them and gives space back)."""
+        async with self._connection("optimize") as conn, conn.cursor() as cur:
+            await cur.execute(f"OPTIMIZE TABLE {', '.join(schema.DATA_TABLES)}")
+            for table, _op, msg_type, msg_text in await cur.fetchall():
+                if str(msg_type).lower() == "error":
+                    raise StorageError(f"mysql: optimize of {table} failed: {msg_text}")
+
+
+async def open_backend(
+    connect: dict[str, Any],
+    *,
+    minsize: int,
+    maxsize: int,
+    recycle_s: float,
+    label: str,
+    secret: str,
+    migrate: bool,
+) -> Backend:
+    """Create the pool and check (``migrate``: create or upgrade) the schema.
+
+    ``label`` names the database in messages (a scrubbed DSN); ``secret`` is the
+    password, which no message may contain.
+    """
+    try:
+        pool = await asyncmy.create_pool(
+            minsize=minsize, maxsize=maxsize, pool_recycle=max(1, round(recycle_s)),
+            charset="utf8mb4", autocommit=True, sql_mode=_SQL_MODE,
+            init_command=_INIT_COMMAND, **connect,
+        )  # fmt: skip
+    except _DRIVER_ERRORS as exc:
+        raise translate(exc, f"connecting to {label}", secret) from exc
+    backend = Backend(pool, label, secret)
+    try:
+        await backend.prepare(migrate=migrate)
+    except BaseException:
+        backend.terminate()
+        await pool.wait_closed()
+        raise
+    return backend
+
+
+# -- helpers ---------------------------------------------------------------------------------
+
+
+async def _schema_version(cur: Cursor) -> int:
+    """The stored schema version; 0 when there is no schema_version table."""
+    await cur.execute(
+        "SELECT COUNT(*) FROM information_schema.TABLES"
+        " WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = 'schema_version'"
+    )
+    if not (await cur.fetchone())[0]:
+        return 0
+    await cur.execute("SELECT MAX(version) FROM schema_version")
+    found = (await cur.fetchone())[0]
+    return 0 if found is None else int(found)
+
+
+def _check_version(current: int, *, migrate: bool) -> None:
+    if current > schema.SCHEMA_VERSION:
+        raise SchemaError(
+            f"mysql: schema is version {current}, newer than this otelctx knows "
+            f"({schema.SCHEMA_VERSION}): upgrade otelctx or use another database"
+        )
+    if current < schema.SCHEMA_VERSION and not migrate:
+        raise SchemaError(
+            f"mysql: schema is version {current}, this otelctx needs {schema.SCHEMA_VERSION}: "
+            "run `otelctx migrate` or set DB_AUTOMIGRATE=true"
+        )
+
+
+async def _migrate(cur: Cursor) -> None:
+    current = await _schema_version(cur)
+    _check_version(current, migrate=True)
+    if current == schema.SCHEMA_VERSION:
+        return
+    await cur.execute(
+        "SELECT COLLATION_NAME FROM information_schema.COLLATIONS WHERE COLLATION_NAME IN"
+        f" ({', '.join(['%s'] * len(schema.COLLATIONS))})",
+        schema.COLLATIONS,
+    )
+    known = {name for (name,) in await cur.fetchall()}
+    collation = next(c for c in schema.COLLATIONS if c in known or c == schema.COLLATIONS[-1])
+    for version, steps in schema.MIGRATIONS:
+        if version <= current:
+            continue
+        log.info("mysql: migrating the schema to version %d", version)
+        for step in steps:
+            if isinstance(step, schema.AddIndex):
+                await cur.execute(
+                    "SELECT COUNT(*) FROM information_schema.STATISTICS WHERE TABLE_SCHEMA ="
+                    " DATABASE() AND TABLE_NAME = %s AND INDEX_NAME = %s",
+                    (step.table, step.name),
+                )
+                if (await cur.fetchone())[0]:
+                    continue
+                await cur.execute(step.sql())
+            else:
+                await cur.execute(step.format(collation=collation))
+        await cur.execute(
+            "INSERT INTO schema_version (version) VALUES (%s)"
+            " ON DUPLICATE KEY UPDATE version = version",
+            (version,),
+        )
+
+
+def _first_copies(spans: list[SpanRecord]) -> list[SpanRecord]:
+    """``spans`` without later copies of a (tenant, trace, span) key: a batch may hold
+    the same span twice, and it is stored (and summarised) once."""
+    seen: set[tuple[str, str, str]] = set()
+    out = []
+    for s in spans:
+        key = (s.tenant_id, s.trace_id, s.span_id)
+        if key not in seen:
+            seen.add(key)
+            out.append(s)
+    return out
+
+
+async def _insert_spans(
+    cur: Cursor, spans: list[SpanRecord], span_rows: list[tuple[Any, ...]]
+) -> list[SpanRecord]:
+    """Insert the (distinct) ``spans``; return those that were not stored already."""
+    if not spans:
+        return []
+    await cur.execute("SAVEPOINT spans")
+    if await cur.executemany(schema.INSERT_SPANS, span_rows) == len(spans):
+        return spans
+    # Some were stored before. Redo the insert with only the others. A concurrent
+    # writer may commit some of those meanwhile (our insert then waits for its lock
+    # and counts them as duplicates): look again, with one more key known each time.
+    todo = list(range(len(spans)))
+    fruitless = 0
+    for _ in range(_DUPLICATE_ROUNDS):
+        await cur.execute("ROLLBACK TO SAVEPOINT spans")
+        stored = await _stored_keys(cur, [spans[i] for i in todo])
+        fruitless = 0 if stored else fruitless + 1
+        if fruitless == 2:
+            # Twice none stored, yet the insert collides: two keys that differ in Python
+            # are one to the database (a PAD SPACE collation). Retrying cannot help.
+            raise StorageError(
+                "mysql: write failed: two span keys of the batch differ only in trailing"
+                " spaces, which this database's collation ignores"
+            )
+        todo = [i for i in todo if _key(spans[i]) not in stored]
+        if not todo:
+            return []
+        if await cur.executemany(schema.INSERT_SPANS, [span_rows[i] for i in todo]) == len(todo):
+            return [spans[i] for i in todo]
+    raise StorageUnavailable("mysql: write failed: concurrent writers kept storing the same spans")
+
+
+async def _stored_keys(cur: Cursor, spans: Sequence[SpanRecord]) -> set[tuple[str, str, str]]:
+    found: set[tuple[str, str, str]] = set()
+    for i in range(0, len(spans), _KEYS_PER_QUERY):
+        chunk = spans[i : i + _KEYS_PER_QUERY]
+        await cur.execute(
+            schema.existing_spans_sql(len(chunk)), [v for s in chunk for v in _key(s)]
+        )
+        found.update((t, tr, sp) for t, tr, sp in await cur.fetchall())
+    return found
+
+
+def _key(s: SpanRecord) -> tuple[str, str, str]:
+    return (s.tenant_id, s.trace_id, s.span_id)
+
+
+def _trace_row(d: summaries.SummaryDelta) -> tuple[Any, ...]:
+    return (
+        d.tenant_id, d.trace_id, d.root_service, d.root_operation, int(d.root_is_entry),
+        d.root_start, d.start_time, d.end_time, d.end_time - d.start_time, d.span_count,
+        d.error_count, int(d.status_code),
+    )  # fmt: skip
+
+
+def _finite(row: tuple[Any, ...]) -> tuple[Any, ...]:
+    """MySQL has no NaN or infinity: store NULL (SQLite stores a NaN as NULL too)."""
+    if all(row[i] is None or math.isfinite(row[i]) for i in _FLOAT_POINT_COLUMNS):
+        return row
+    out = list(row)
+    for i in _FLOAT_POINT_COLUMNS:
+        if out[i] is not None and not math.isfinite(out[i]):
+            out[i] = None
+    return tuple(out)
+
+
+async def _abandon(conn: Connection, exc: BaseException) -> None:
+    """Roll back after a failed write; close the connection when that is not possible."""
+    if not isinstance(exc, Exception):
+        conn.close()  # cancelled: do not wait on the server; it rolls back on disconnect
+        return
+    try:
+        await conn.rollback()
+    except _DRIVER_ERRORS:
+        conn.close()
