@@ -31,8 +31,8 @@ async def ready() -> Response:
             database = f"unavailable: {exc}"
     if scope.cancelled_caught:
         database = "unavailable: ping timed out"
-    if database == "ok" and d.writer.last_commit_failed:
-        database = "unavailable: last commit failed"
+    # Not gated on the writer's last commit: an instance taken out of rotation after a
+    # failed commit would get no exports to prove it recovered, and stay out forever.
     d.metrics.db_up.labels(driver=d.storage.driver).set(1 if database == "ok" else 0)
     services = {name: name in d.readiness.started for name in sorted(d.readiness.expected)}
     is_ready = d.readiness.all_started and database == "ok"
@@ -41,6 +41,7 @@ async def ready() -> Response:
         "database": database,
         "services": services,
         "stopping": d.readiness.stopping,
+        "last_commit_failed": d.writer.last_commit_failed,
         "ingest_queue_fullness": round(d.ingest.admission.fullness, 4),
     }
     return json_response(payload, 200 if is_ready else 503)

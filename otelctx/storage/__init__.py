@@ -62,13 +62,15 @@ async def open_storage(
             try:
                 storage = await stack.enter_async_context(_backend(settings, do_migrate))
             except StorageUnavailable as exc:
-                if trio.current_time() + delay > deadline:
+                remaining = deadline - trio.current_time()
+                if remaining <= 0:
                     raise StorageUnavailable(
                         f"{exc} (gave up after DB_CONNECT_TIMEOUT="
                         f"{settings.db_connect_timeout:g}s)"
                     ) from exc
-                log.warning("database not reachable, retrying in %.1f s: %s", delay, exc)
-                await trio.sleep(delay)
+                pause = min(delay, remaining)
+                log.warning("database not reachable, retrying in %.1f s: %s", pause, exc)
+                await trio.sleep(pause)
                 delay = min(delay * 2, _BACKOFF_MAX_S)
                 continue
             break

@@ -428,3 +428,66 @@ async def test_keys_equal_only_to_a_pad_space_collation_fail_once() -> None:
         assert not isinstance(info.value, StorageUnavailable)
         assert "trailing spaces" in str(info.value)
         assert await storage.count_rows("spans") == 0
+
+
+# Every character that SQL string escaping, %-formatting or a charset can get wrong.
+NASTY = ("it's", 'say "hi"', "back\\slash", "ends in \\", "\\'", "\\\\''", "nul\x00byte",
+         "100% ?", "%s %(x)s ?? %%", "line\nbreak\r\n", "ctrl-z\x1a", "tab\tbell\x07",
+         "😀🚀 emoji", "𝄞 4-byte", "日本語", "é\\'ü", "'); DROP TABLE spans; --",
+         "\u2028\ufeff")  # fmt: skip
+TRICKY_FLOATS = (1e308, -1e308, 1.7976931348623157e308, -0.0, 0.0, 5e-324, -1e-310,
+                 2.2250738585072014e-308, 1e-300, 0.1, 1 / 3, 123456789.123456789)  # fmt: skip
+
+
+async def test_nasty_text_and_floats_round_trip_exactly() -> None:
+    text = "".join(NASTY)
+    attrs: dict[str, Any] = {k: k for k in NASTY}
+    attrs |= {"all": text, "floats": list(TRICKY_FLOATS), "pad": "x" * 300}
+    tenant = "t'\\%?😀\"𝄞"  # tenants, services and names reach the upsert and the key lookup
+
+    def nasty_span(i: int, tenant: str = tenant) -> Any:
+        s = span(trace=f"{i % 5 + 1:032x}", span_id=f"{i + 1:016x}", tenant=tenant,
+                 service=NASTY[i % len(NASTY)], name=text, status=StatusCode.ERROR)  # fmt: skip
+        return dataclasses.replace(
+            s, status_message=text, trace_state=NASTY[-i % len(NASTY)], attributes=attrs,
+            resource={"service.name": s.service_name, text: text},
+        )  # fmt: skip
+
+    spans = [nasty_span(i) for i in range(300)]
+    logs = [dataclasses.replace(log(tenant, f"{1:032x}", b), severity_text=NASTY[i % len(NASTY)],
+                                attributes=attrs)
+            for i, b in enumerate([*NASTY, text, {"b": text, "f": list(TRICKY_FLOATS)}])]  # fmt: skip
+    points = [dataclasses.replace(point(tenant, MetricType.GAUGE), name=NASTY[i % len(NASTY)],
+                                  description=text, unit=NASTY[-i], value=v, sum=v, min=-v,
+                                  max=None, attributes=attrs)
+              for i, v in enumerate(TRICKY_FLOATS)]  # fmt: skip
+    nan = dataclasses.replace(point(tenant, MetricType.GAUGE), value=math.nan, sum=math.inf,
+                              min=-math.inf, max=-math.nan)  # fmt: skip
+    async with session(), opened() as storage:
+        storage._backend._statement_bytes = 64 * 1024  # several statements per table
+        result = await storage.write(
+            WriteBatch(spans=spans[:200], logs=logs, points=[*points, nan])
+        )
+        assert (result.spans_inserted, result.logs_inserted, result.points_inserted) == (
+            200, len(logs), len(points) + 1)  # fmt: skip
+        # partly duplicate, with a copy of one span under a tenant that differs by a quote
+        again = [*spans[150:], nasty_span(0, tenant + "'")]
+        result = await storage.write(WriteBatch(spans=again))
+        assert (result.spans_inserted, result.spans_duplicate) == (101, 50)
+        for trace in range(1, 6):
+            detail = await storage.get_trace(tenant, f"{trace:032x}")
+            assert detail is not None
+            assert detail.spans == [s for s in spans if s.trace_id == f"{trace:032x}"]
+            assert (detail.summary.span_count, detail.summary.error_count) == (60, 60)
+            assert detail.summary.root_service == NASTY[trace - 1]
+            assert detail.summary.root_operation == text
+        detail = await storage.get_trace(tenant, f"{1:032x}")
+        assert detail is not None and detail.logs == logs
+        assert await storage.count_rows("spans", tenant + "'") == 1
+        stored = await root_sql(
+            "SELECT name, description, unit, value, `sum`, `min`, `max` FROM metric_points"
+            " ORDER BY id"
+        )
+    expected = [(p.name, p.description, p.unit, p.value, p.sum, p.min, p.max) for p in points]
+    assert stored[:-1] == expected  # MariaDB keeps no negative zero: -0.0 == 0.0 passes
+    assert stored[-1][3:] == (None, None, None, None)
