@@ -51,6 +51,9 @@ def _setup_logging(settings: Settings) -> None:
         stream=sys.stderr,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    # While a database is down asyncpg logs a traceback for every reconnect attempt of its
+    # pool; otelctx reports the outage itself (db_up, /ready, one warning per change).
+    logging.getLogger("asyncpg.pool").setLevel(logging.ERROR)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

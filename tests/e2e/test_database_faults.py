@@ -124,3 +124,27 @@ def test_postgres_restart_while_running(tmp_path: Path) -> None:
     finally:
         channel.close()
         srv.stop()
+
+
+@pytest.mark.timeout(120)
+def test_pool_gauges_report_the_configured_pool(tmp_path: Path) -> None:
+    backends.require("postgres")
+    srv = start_server(tmp_path, driver="postgres",
+                       env={"DB_MAX_OPEN_CONNS": "7", "DB_MAX_IDLE_CONNS": "2"})  # fmt: skip
+    try:
+        deadline = time.monotonic() + 15
+        gauges: dict[str, float] = {}
+        while time.monotonic() < deadline and gauges.get("max_open") != 7:
+            time.sleep(0.5)
+            _, text = srv.get("/metrics/prometheus")
+            gauges = {
+                line.split()[0].removeprefix("otelcontext_db_pool_"): float(line.split()[1])
+                for line in text.decode().splitlines()
+                if line.startswith("otelcontext_db_pool_")
+            }
+        assert gauges["max_open"] == 7
+        assert 1 <= gauges["open_connections"] <= 7
+        assert gauges["in_use"] + gauges["idle"] == gauges["open_connections"]
+        assert gauges["wait_count"] >= 0 and gauges["wait_duration_seconds"] >= 0
+    finally:
+        srv.stop()
