@@ -22,6 +22,7 @@ from opentelemetry.proto.common.v1 import common_pb2
 from opentelemetry.proto.resource.v1 import resource_pb2
 from opentelemetry.proto.trace.v1 import trace_pb2
 
+from tests import backends
 from tests.conftest import start_server
 
 RETRYABLE_GRPC = {grpc.StatusCode.UNAVAILABLE}
@@ -130,8 +131,10 @@ def _stored_span_ids(db: Path) -> set[str]:
 
 
 @pytest.mark.timeout(120)
-def test_sigterm_while_exporting_loses_nothing_acknowledged(tmp_path: Path) -> None:
-    srv = start_server(tmp_path)
+@pytest.mark.parametrize("driver", backends.BACKENDS)
+def test_sigterm_while_exporting_loses_nothing_acknowledged(tmp_path: Path, driver: str) -> None:
+    backends.require(driver)
+    srv = start_server(tmp_path, driver=driver)
     out = Outcomes()
     stop = threading.Event()
     threads = [
@@ -159,9 +162,12 @@ def test_sigterm_while_exporting_loses_nothing_acknowledged(tmp_path: Path) -> N
     assert not out.non_retryable, out.non_retryable[:5]
     assert out.refused, "some exports should have met the stopped server"
 
-    restarted = start_server(tmp_path, db_path=srv.db_path)
+    # the same database again, not reset
+    env = {} if driver == "sqlite" else {"DB_DRIVER": driver, "DB_DSN": backends.dsn_for(driver)}
+    restarted = start_server(tmp_path, env=env, db_path=srv.db_path)
     try:
-        stored = _stored_span_ids(srv.db_path)
+        rows = backends.query(driver, srv.db_path, "SELECT span_id FROM spans")
+        stored = {r["span_id"] for r in rows}
         missing = acked - stored
         assert not missing, f"{len(missing)} acknowledged spans lost of {len(acked)}"
         status, _ = restarted.get("/ready")
