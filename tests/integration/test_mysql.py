@@ -20,11 +20,13 @@ import pytest
 import trio
 import trio.lowlevel
 import trio_asyncio
+from hypothesis import given
+from hypothesis import strategies as st
 
 from otelctx.config import Settings
 from otelctx.model import MetricType, StatusCode
 from otelctx.storage.base import SchemaError, StorageError, StorageUnavailable, WriteBatch
-from otelctx.storage.mysql import MySQLStorage, open_mysql, parse_dsn
+from otelctx.storage.mysql import MySQLStorage, open_mysql, parse_dsn, render
 from otelctx.storage.mysql.schema import SCHEMA_VERSION
 from tests import backends
 from tests.integration.test_storage_contract import T0, log, point, span
@@ -454,9 +456,10 @@ async def test_nasty_text_and_floats_round_trip_exactly() -> None:
         )  # fmt: skip
 
     spans = [nasty_span(i) for i in range(300)]
+    bodies: list[object] = [*NASTY, text, {"b": text, "f": list(TRICKY_FLOATS)}]
     logs = [dataclasses.replace(log(tenant, f"{1:032x}", b), severity_text=NASTY[i % len(NASTY)],
                                 attributes=attrs)
-            for i, b in enumerate([*NASTY, text, {"b": text, "f": list(TRICKY_FLOATS)}])]  # fmt: skip
+            for i, b in enumerate(bodies)]  # fmt: skip
     points = [dataclasses.replace(point(tenant, MetricType.GAUGE), name=NASTY[i % len(NASTY)],
                                   description=text, unit=NASTY[-i], value=v, sum=v, min=-v,
                                   max=None, attributes=attrs)
@@ -491,3 +494,72 @@ async def test_nasty_text_and_floats_round_trip_exactly() -> None:
     expected = [(p.name, p.description, p.unit, p.value, p.sum, p.min, p.max) for p in points]
     assert stored[:-1] == expected  # MariaDB keeps no negative zero: -0.0 == 0.0 passes
     assert stored[-1][3:] == (None, None, None, None)
+
+
+def _asyncmy_connection() -> Any:
+    """An unconnected asyncmy connection: what it escapes with before any server says
+    NO_BACKSLASH_ESCAPES (the backend's sessions never do)."""
+    from asyncmy.connection import Connection
+
+    return Connection(host=HOST, charset="utf8mb4")
+
+
+_VALUES = st.one_of(
+    st.text(), st.sampled_from(NASTY), st.integers(), st.booleans(), st.none(), st.binary(),
+    st.floats(allow_nan=False, allow_infinity=False),
+)  # fmt: skip
+
+
+@given(st.lists(_VALUES, max_size=20))
+def test_rendered_values_are_what_asyncmy_would_send(row: list[Any]) -> None:
+    conn = _asyncmy_connection()
+    expected = "(" + ",".join(conn.literal(v) for v in row) + ")"
+    assert render.values(row) == expected.encode(conn._encoding, "surrogateescape")
+
+
+def test_rendering_escapes_like_asyncmy() -> None:
+    conn = _asyncmy_connection()
+    for text in (*NASTY, "".join(NASTY), "\\0", "'\\'", "\udcff lone surrogate"):
+        assert render.literal(text) == conn.literal(text)
+    for number in (*TRICKY_FLOATS, 2**63, -(2**64), True, False):
+        assert render.literal(number) == conn.literal(number)
+
+
+async def test_a_session_without_backslash_escapes_gets_no_rendered_sql() -> None:
+    async with session(), opened(db_max_open_conns=1, db_max_idle_conns=1) as storage:
+        conn = storage._backend.pool._free[0]  # the one connection the write will get
+
+        async def no_backslash_escapes() -> None:
+            async with conn.cursor() as cur:
+                await cur.execute("SET SESSION sql_mode = 'STRICT_ALL_TABLES,NO_BACKSLASH_ESCAPES'")
+
+        await trio_asyncio.aio_as_trio(no_backslash_escapes)()
+        with pytest.raises(StorageUnavailable) as info:  # the writer retries
+            await storage.write(WriteBatch(spans=[span(name="back\\slash")]))
+        assert "NO_BACKSLASH_ESCAPES" in str(info.value)
+        assert_safe(info.value)
+        assert await storage.count_rows("spans") == 0
+        assert storage.pool_stats().in_use == 0
+        await storage.write(WriteBatch(spans=[span(name="back\\slash")]))  # a new connection
+        detail = await storage.get_trace("t1", "a" * 32)
+        assert detail is not None and detail.spans[0].name == "back\\slash"
+
+
+async def test_a_write_cancelled_between_its_hops_is_all_or_nothing() -> None:
+    # a partly duplicate batch takes several thread hops and crossings; cancel at each
+    spans = [span(trace=f"{i:032x}", span_id=f"{i + 1:016x}") for i in range(2000)]
+    async with session(), opened() as storage:
+        await storage.write(WriteBatch(spans=spans[::2]))
+        for deadline in (0, 0.003, 0.01, 0.02, 0.03, 0.05, 0.07, 0.1, 0.13, 0.16, 0.2, 0.25, 9):
+            with trio.move_on_after(deadline):
+                await storage.write(WriteBatch(spans=spans, logs=[log()]))
+            assert storage.pool_stats().in_use == 0
+            stored, logs = await storage.count_rows("spans"), await storage.count_rows("logs")
+            assert (stored, logs) in ((1000, 0), (2000, 1))
+            if stored == 2000:
+                break
+        assert stored == 2000
+        again = await storage.write(WriteBatch(spans=spans))
+        assert again.spans_inserted + again.spans_duplicate == 2000
+        counts = await root_sql("SELECT SUM(span_count) FROM traces")
+        assert int(counts[0][0]) == 2000

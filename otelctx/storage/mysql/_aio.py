@@ -1,57 +1,61 @@
-"""The asyncio side of the MySQL/MariaDB backend: the only module that touches asyncmy.
+"""The asyncio side of the MySQL/MariaDB backend: the only module that talks to the server.
 
 Everything here is a plain asyncio coroutine, run from Trio through one
-``trio_asyncio.aio_as_trio`` crossing per operation (``MySQLStorage`` in this package).
+``trio_asyncio.aio_as_trio`` crossing per operation (``MySQLStorage`` in this package);
+a write is a ``WriteTransaction`` driven in a few crossings, whose SQL text was
+rendered in a worker thread (``render``): no per-row work runs here.
 
 Resource handling: ``open_backend`` creates the asyncmy pool and closes it again if
 the schema check fails; afterwards ``Backend.close`` owns that. Every operation
-borrows one connection and gives it back. A connection left in a transaction is
-closed by the pool instead of being reused, and one whose operation was cancelled
-is closed here (the server then rolls its transaction back), so a cancelled write
-stores nothing unless its COMMIT had already been sent.
+borrows one connection and gives it back; a ``WriteTransaction`` holds its connection
+across crossings until it commits, fails or is abandoned. A connection left in a
+transaction is closed by the pool instead of being reused, and one whose operation
+was cancelled is closed here (the server then rolls its transaction back), so a
+cancelled write stores nothing unless its COMMIT had already been sent.
 
 Error handling: asyncmy errors and OSError are translated here, ``raise ... from
 exc``: the server cannot be reached or cannot write now (connection errors, too many
 connections, lock timeouts, deadlocks, read-only, disk full) → StorageUnavailable;
 anything else, bad credentials and unknown databases included → StorageError.
-Messages are one line starting with ``mysql:`` and never contain the password.
+Messages are one line starting with ``mysql:`` and never contain the password. A
+session that reports NO_BACKSLASH_ESCAPES gets no rendered SQL (it would read
+``render``'s escapes differently): its connection is closed, StorageUnavailable.
 """
 
 from __future__ import annotations
 
 import logging
-import math
 import time
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import Any, cast
 
 import asyncmy
 from asyncmy.connection import Connection
+from asyncmy.constants.SERVER_STATUS import SERVER_STATUS_NO_BACKSLASH_ESCAPES
 from asyncmy.cursors import Cursor
 
-from otelctx.model import SpanRecord, StatusCode, TraceSummary
-from otelctx.storage import rows, summaries
+from otelctx.model import StatusCode, TraceSummary
+from otelctx.storage import rows
 from otelctx.storage.base import (
     PoolStats,
     SchemaError,
     StorageError,
     StorageUnavailable,
     TraceDetail,
-    WriteBatch,
-    WriteResult,
 )
-from otelctx.storage.mysql import schema
+from otelctx.storage.mysql import render, schema
 
 log = logging.getLogger(__name__)
 
 # Set on every connection: strict mode makes an out-of-range or too-long value an
 # error instead of a silent truncation, and a known mode rules out server settings
 # that would change how our SQL reads (ANSI_QUOTES, NO_BACKSLASH_ESCAPES,
-# SIMULTANEOUS_ASSIGNMENT ...). asyncmy sends it as ``SET sql_mode=<this>`` verbatim.
+# SIMULTANEOUS_ASSIGNMENT ...); ``render`` relies on NO_BACKSLASH_ESCAPES being off.
+# asyncmy sends it as ``SET sql_mode=<this>`` verbatim.
 _SQL_MODE = "'STRICT_ALL_TABLES,NO_ENGINE_SUBSTITUTION'"
 # READ COMMITTED: no gap locks between concurrent span inserts, and each re-check of
-# stored spans in ``_insert_spans`` sees what other writers committed meanwhile.
+# stored spans (``MySQLStorage._insert_unstored``) sees what other writers committed.
 _INIT_COMMAND = "SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED"
 
 # Server and client error numbers meaning "cannot reach or cannot write right now".
@@ -71,13 +75,7 @@ _UNAVAILABLE_CODES = frozenset({
 })  # fmt: skip
 _DRIVER_ERRORS = (asyncmy.errors.Error, OSError)
 
-# Duplicate spans are resolved by re-checking which keys are stored; each round
-# removes the keys a concurrent writer committed, so more rounds mean a pathological
-# race (and a retryable failure).
-_DUPLICATE_ROUNDS = 8
-_KEYS_PER_QUERY = 500
 _MAX_STATEMENT_BYTES = 4 * 1024 * 1024
-_FLOAT_POINT_COLUMNS = tuple(rows.POINT_COLUMNS.index(c) for c in ("value", "sum", "min", "max"))
 
 
 def translate(exc: BaseException, what: str, secret: str = "", context: str = "") -> StorageError:
@@ -110,13 +108,13 @@ class Backend:
         self._closed = False
         self._wait_count = 0
         self._wait_s = 0.0
-        self._statement_bytes = 1024 * 1024
+        # the most a rendered statement may hold (half of max_allowed_packet, see prepare)
+        self.statement_bytes = 1024 * 1024
 
     # -- connections ------------------------------------------------------------------------
 
-    @asynccontextmanager
-    async def _connection(self, what: str) -> AsyncIterator[Connection]:
-        """Borrow a connection; driver errors of the block leave as StorageError."""
+    async def _acquire(self, what: str) -> Connection:
+        """Borrow a connection (give it back with ``pool.release``)."""
         if self._closed:
             raise StorageUnavailable(f"mysql: {what} failed: the storage is closed")
         pool = self.pool
@@ -131,13 +129,19 @@ class Backend:
         if waits:
             self._wait_count += 1
             self._wait_s += time.monotonic() - t0
+        return conn
+
+    @asynccontextmanager
+    async def _connection(self, what: str) -> AsyncIterator[Connection]:
+        """Borrow a connection; driver errors of the block leave as StorageError."""
+        conn = await self._acquire(what)
         try:
             yield conn
         except _DRIVER_ERRORS as exc:
             raise translate(exc, what, self._secret) from exc
         finally:
             # a connection that is closed, or still in a transaction, is dropped
-            pool.release(conn)
+            self.pool.release(conn)
 
     def pool_stats(self) -> PoolStats:
         pool = self.pool
@@ -169,7 +173,7 @@ class Backend:
         async with self._connection("checking the schema") as conn, conn.cursor() as cur:
             await cur.execute("SELECT @@max_allowed_packet")
             packet = int((await cur.fetchone())[0])
-            self._statement_bytes = max(64 * 1024, min(_MAX_STATEMENT_BYTES, packet // 2))
+            self.statement_bytes = max(64 * 1024, min(_MAX_STATEMENT_BYTES, packet // 2))
             if not migrate:
                 _check_version(await _schema_version(cur), migrate=False)
                 return
@@ -194,41 +198,13 @@ class Backend:
 
     # -- writes -----------------------------------------------------------------------------
 
-    async def write(self, batch: WriteBatch) -> WriteResult:
-        shared = rows.SharedJson()
-        try:
-            spans = _first_copies(batch.spans)
-            span_rows = [rows.span_row(s, shared) for s in spans]
-            log_rows = [rows.log_row(r, shared) for r in batch.logs]
-            point_rows = [_finite(rows.point_row(p, shared)) for p in batch.points]
-        except (OverflowError, ValueError, TypeError) as exc:
-            text = " ".join(str(exc).split())
-            raise StorageError(f"mysql: write failed: unstorable value: {text}") from exc
-        async with self._connection("write") as conn:
-            await conn.begin()
-            try:
-                async with conn.cursor() as cur:
-                    cur.max_stmt_length = self._statement_bytes
-                    inserted = await _insert_spans(cur, spans, span_rows)
-                    deltas = summaries.summarize(inserted)
-                    if deltas:
-                        # in key order, so that concurrent writers lock rows in one order
-                        deltas.sort(key=lambda d: (d.tenant_id, d.trace_id))
-                        await cur.executemany(schema.UPSERT_TRACES, [_trace_row(d) for d in deltas])
-                    if log_rows:
-                        await cur.executemany(schema.INSERT_LOGS, log_rows)
-                    if point_rows:
-                        await cur.executemany(schema.INSERT_POINTS, point_rows)
-                await conn.commit()
-            except BaseException as exc:
-                await _abandon(conn, exc)
-                raise
-        return WriteResult(
-            spans_inserted=len(inserted),
-            spans_duplicate=len(batch.spans) - len(inserted),
-            logs_inserted=len(log_rows),
-            points_inserted=len(point_rows),
-        )
+    async def start_write(
+        self, spans: Sequence[bytes], expected: int, rest: Sequence[bytes]
+    ) -> WriteTransaction | None:
+        """Borrow a connection, BEGIN and ``WriteTransaction.insert`` (see there): None
+        once committed, else the transaction, still open, to continue."""
+        txn = WriteTransaction(self, await self._acquire("write"))
+        return None if await txn.insert(spans, expected, rest, begin=True) else txn
 
     # -- reads ------------------------------------------------------------------------------
 
@@ -377,86 +353,6 @@ async def _migrate(cur: Cursor) -> None:
         )
 
 
-def _first_copies(spans: list[SpanRecord]) -> list[SpanRecord]:
-    """``spans`` without later copies of a (tenant, trace, span) key: a batch may hold
-    the same span twice, and it is stored (and summarised) once."""
-    seen: set[tuple[str, str, str]] = set()
-    out = []
-    for s in spans:
-        key = (s.tenant_id, s.trace_id, s.span_id)
-        if key not in seen:
-            seen.add(key)
-            out.append(s)
-    return out
-
-
-async def _insert_spans(
-    cur: Cursor, spans: list[SpanRecord], span_rows: list[tuple[Any, ...]]
-) -> list[SpanRecord]:
-    """Insert the (distinct) ``spans``; return those that were not stored already."""
-    if not spans:
-        return []
-    await cur.execute("SAVEPOINT spans")
-    if await cur.executemany(schema.INSERT_SPANS, span_rows) == len(spans):
-        return spans
-    # Some were stored before. Redo the insert with only the others. A concurrent
-    # writer may commit some of those meanwhile (our insert then waits for its lock
-    # and counts them as duplicates): look again, with one more key known each time.
-    todo = list(range(len(spans)))
-    fruitless = 0
-    for _ in range(_DUPLICATE_ROUNDS):
-        await cur.execute("ROLLBACK TO SAVEPOINT spans")
-        stored = await _stored_keys(cur, [spans[i] for i in todo])
-        fruitless = 0 if stored else fruitless + 1
-        if fruitless == 2:
-            # Twice none stored, yet the insert collides: two keys that differ in Python
-            # are one to the database (a PAD SPACE collation). Retrying cannot help.
-            raise StorageError(
-                "mysql: write failed: two span keys of the batch differ only in trailing"
-                " spaces, which this database's collation ignores"
-            )
-        todo = [i for i in todo if _key(spans[i]) not in stored]
-        if not todo:
-            return []
-        if await cur.executemany(schema.INSERT_SPANS, [span_rows[i] for i in todo]) == len(todo):
-            return [spans[i] for i in todo]
-    raise StorageUnavailable("mysql: write failed: concurrent writers kept storing the same spans")
-
-
-async def _stored_keys(cur: Cursor, spans: Sequence[SpanRecord]) -> set[tuple[str, str, str]]:
-    found: set[tuple[str, str, str]] = set()
-    for i in range(0, len(spans), _KEYS_PER_QUERY):
-        chunk = spans[i : i + _KEYS_PER_QUERY]
-        await cur.execute(
-            schema.existing_spans_sql(len(chunk)), [v for s in chunk for v in _key(s)]
-        )
-        found.update((t, tr, sp) for t, tr, sp in await cur.fetchall())
-    return found
-
-
-def _key(s: SpanRecord) -> tuple[str, str, str]:
-    return (s.tenant_id, s.trace_id, s.span_id)
-
-
-def _trace_row(d: summaries.SummaryDelta) -> tuple[Any, ...]:
-    return (
-        d.tenant_id, d.trace_id, d.root_service, d.root_operation, int(d.root_is_entry),
-        d.root_start, d.start_time, d.end_time, d.end_time - d.start_time, d.span_count,
-        d.error_count, int(d.status_code),
-    )  # fmt: skip
-
-
-def _finite(row: tuple[Any, ...]) -> tuple[Any, ...]:
-    """MySQL has no NaN or infinity: store NULL (SQLite stores a NaN as NULL too)."""
-    if all(row[i] is None or math.isfinite(row[i]) for i in _FLOAT_POINT_COLUMNS):
-        return row
-    out = list(row)
-    for i in _FLOAT_POINT_COLUMNS:
-        if out[i] is not None and not math.isfinite(out[i]):
-            out[i] = None
-    return tuple(out)
-
-
 async def _abandon(conn: Connection, exc: BaseException) -> None:
     """Roll back after a failed write; close the connection when that is not possible."""
     if not isinstance(exc, Exception):
@@ -466,3 +362,99 @@ async def _abandon(conn: Connection, exc: BaseException) -> None:
         await conn.rollback()
     except _DRIVER_ERRORS:
         conn.close()
+    except BaseException:
+        conn.close()  # cancelled while rolling back
+        raise
+
+
+async def _run(cur: Cursor, statements: Sequence[bytes]) -> int:
+    """Send rendered statements; the rows they affected."""
+    affected = 0
+    for sql in statements:
+        affected += await cur.execute(sql)
+    return affected
+
+
+class WriteTransaction:
+    """One write transaction on a borrowed connection, continued over several crossings.
+
+    Every method is one crossing. A method that fails or is cancelled ends the
+    transaction (rolled back, or the connection closed), gives the connection back and
+    raises, driver errors translated; ``abandon`` does the same for a failure on the
+    Trio side between crossings. After a commit or an end, ``active`` is False.
+    """
+
+    def __init__(self, backend: Backend, conn: Connection) -> None:
+        self._backend = backend
+        self._conn: Connection | None = conn
+
+    @property
+    def active(self) -> bool:
+        return self._conn is not None
+
+    async def insert(
+        self, spans: Sequence[bytes], expected: int, rest: Sequence[bytes], *, begin: bool = False
+    ) -> bool:
+        """Send the spans' INSERTs (``render.SpanInsert.spans``). When they inserted
+        ``expected`` rows, all spans were new: send ``rest`` (their trace upsert, the
+        logs, the points), COMMIT, give the connection back and return True. Otherwise
+        undo the spans' INSERTs (to a savepoint) and return False, still open."""
+        async with self._step() as (conn, cur):
+            if begin:
+                await conn.begin()
+                if spans:
+                    await cur.execute("SAVEPOINT spans")
+            if await _run(cur, spans) != expected:
+                await cur.execute("ROLLBACK TO SAVEPOINT spans")
+                return False
+            await _run(cur, rest)
+            await conn.commit()
+        self._release()
+        return True
+
+    async def stored_keys(self, queries: Sequence[bytes]) -> set[render.Key]:
+        """Run the ``render.stored_key_queries``; the keys they found."""
+        found: set[render.Key] = set()
+        async with self._step() as (_conn, cur):
+            for sql in queries:
+                await cur.execute(sql)
+                found.update((t, tr, sp) for t, tr, sp in await cur.fetchall())
+        return found
+
+    async def abandon(self, exc: BaseException) -> None:
+        """End the transaction after ``exc`` on the Trio side (cancelled: close at once)."""
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            try:
+                await _abandon(conn, exc)
+            finally:
+                self._backend.pool.release(conn)
+
+    @asynccontextmanager
+    async def _step(self) -> AsyncIterator[tuple[Connection, Cursor]]:
+        conn = self._conn
+        if conn is None:
+            raise StorageError("mysql: write failed: the transaction has ended")
+        if cast(Any, conn).server_status & SERVER_STATUS_NO_BACKSLASH_ESCAPES:
+            # Something changed our sql_mode: render's escapes would be read wrongly. A
+            # new connection sets it again, so drop this one and let the writer retry.
+            self._conn = None
+            conn.close()
+            self._backend.pool.release(conn)
+            raise StorageUnavailable(
+                "mysql: write failed: the session's sql_mode had NO_BACKSLASH_ESCAPES;"
+                " its connection was dropped"
+            )
+        try:
+            async with conn.cursor() as cur:
+                yield conn, cur
+        except BaseException as exc:
+            await self.abandon(exc)
+            if isinstance(exc, _DRIVER_ERRORS):
+                raise translate(exc, "write", self._backend._secret) from exc
+            raise
+
+    def _release(self) -> None:
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            self._backend.pool.release(conn)

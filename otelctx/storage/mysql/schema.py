@@ -114,15 +114,22 @@ def _cols(columns: tuple[str, ...]) -> str:
     return ", ".join(f"`{c}`" for c in columns)
 
 
-def _insert(table: str, columns: tuple[str, ...]) -> str:
-    """One-row INSERT; asyncmy's executemany rewrites it into multi-row statements."""
-    marks = ", ".join(["%s"] * len(columns))
-    return f"INSERT INTO {table} ({_cols(columns)}) VALUES ({marks})"
+@dataclass(frozen=True, slots=True)
+class RowsStatement:
+    """A statement over many rows: ``head``, then ``(value, ...)`` per row joined by
+    commas, then ``tail`` (``render.cut`` fills it in)."""
+
+    head: str
+    tail: str = ""
+
+
+def _insert(table: str, columns: tuple[str, ...], tail: str = "") -> RowsStatement:
+    return RowsStatement(f"INSERT INTO {table} ({_cols(columns)}) VALUES ", tail)
 
 
 # A duplicate span is a no-op that reports 0 affected rows (asyncmy does not set
 # CLIENT_FOUND_ROWS); unlike INSERT IGNORE it still fails on bad data.
-INSERT_SPANS = _insert("spans", rows.SPAN_COLUMNS) + " ON DUPLICATE KEY UPDATE span_id = span_id"
+INSERT_SPANS = _insert("spans", rows.SPAN_COLUMNS, " ON DUPLICATE KEY UPDATE span_id = span_id")
 INSERT_LOGS = _insert("logs", rows.LOG_COLUMNS)
 INSERT_POINTS = _insert("metric_points", rows.POINT_COLUMNS)
 
@@ -141,9 +148,10 @@ _NEWER_ROOT = (
     "(VALUES(root_is_entry) > root_is_entry OR (VALUES(root_is_entry) = root_is_entry"
     " AND VALUES(root_start) < root_start))"
 )
-UPSERT_TRACES = (
-    _insert("traces", TRACE_COLUMNS)
-    + f""" ON DUPLICATE KEY UPDATE
+UPSERT_TRACES = _insert(
+    "traces",
+    TRACE_COLUMNS,
+    f""" ON DUPLICATE KEY UPDATE
     root_service = IF({_NEWER_ROOT}, VALUES(root_service), root_service),
     root_operation = IF({_NEWER_ROOT}, VALUES(root_operation), root_operation),
     root_start = IF({_NEWER_ROOT}, VALUES(root_start), root_start),
@@ -153,7 +161,13 @@ UPSERT_TRACES = (
     end_time = GREATEST(end_time, VALUES(end_time)),
     span_count = span_count + VALUES(span_count),
     error_count = error_count + VALUES(error_count),
-    status_code = GREATEST(status_code, VALUES(status_code))"""
+    status_code = GREATEST(status_code, VALUES(status_code))""",
+)
+
+# Which (tenant, trace, span) keys are stored: a range scan of the unique key.
+STORED_SPAN_KEYS = RowsStatement(
+    "SELECT tenant_id, trace_id, span_id FROM spans WHERE (tenant_id, trace_id, span_id) IN (",
+    ")",
 )
 
 SELECT_TRACE = (
@@ -168,12 +182,3 @@ SELECT_LOGS = (
     f"SELECT {_cols(rows.LOG_COLUMNS)} FROM logs"
     " WHERE tenant_id = %s AND trace_id = %s ORDER BY `timestamp`, id"
 )
-
-
-def existing_spans_sql(n: int) -> str:
-    """Which of ``n`` (tenant, trace, span) keys are stored (a range scan of the unique key)."""
-    keys = ", ".join(["(%s, %s, %s)"] * n)
-    return (
-        "SELECT tenant_id, trace_id, span_id FROM spans"
-        f" WHERE (tenant_id, trace_id, span_id) IN ({keys})"
-    )
