@@ -83,6 +83,7 @@ class Settings:
     db_max_idle_conns: int = 10
     db_conn_max_lifetime: float = 3600.0
     db_connect_timeout: float = 60.0
+    db_writers: int = 0
 
     @property
     def is_production(self) -> bool:
@@ -426,6 +427,7 @@ _VARS: tuple[_Var, ...] = (
     _Var("DB_MAX_IDLE_CONNS", "db_max_idle_conns", _integer(0, 10_000)),
     _Var("DB_CONN_MAX_LIFETIME", "db_conn_max_lifetime", _duration(1.0, 86_400.0)),
     _Var("DB_CONNECT_TIMEOUT", "db_connect_timeout", _duration(1.0, 3600.0)),
+    _Var("DB_WRITERS", "db_writers", _integer(0, 32)),
 )
 
 _DRIVERS_NEEDING_DSN = frozenset({"postgres", "mysql"})

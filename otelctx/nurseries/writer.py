@@ -1,8 +1,9 @@
 """The writer: group-commits admitted exports and acknowledges them after the commit.
 
-One task reads the submission channel. It takes everything already waiting (up to
-WRITER_MAX_BATCH_ITEMS items) into one transaction, so many concurrent exports share
-one commit; while a commit runs, the next group accumulates.
+Committer tasks (``storage.write_concurrency`` of them: one on SQLite, a few on a
+server database) read the submission channel. Each takes everything already waiting
+(up to WRITER_MAX_BATCH_ITEMS items) into one transaction, so many concurrent exports
+share one commit; while a commit runs, the next group accumulates.
 
 Resource handling: the writer owns the receive end. When every send end is closed it
 drains what is left, commits it and returns; that is how shutdown flushes.
@@ -46,7 +47,25 @@ async def run_writer(
     *,
     task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED,
 ) -> None:
-    task_status.started()
+    async with receive, trio.open_nursery() as nursery:
+        # storage.write_concurrency committers share the channel: while one commits,
+        # the next takes what has queued meanwhile (SQLite: exactly one).
+        for i in range(storage.write_concurrency):
+            nursery.start_soon(
+                _committer, storage, receive.clone(), admission, metrics, state,
+                max_batch_items, name=f"writer-{i}",
+            )  # fmt: skip
+        task_status.started()
+
+
+async def _committer(
+    storage: Storage,
+    receive: trio.MemoryReceiveChannel[Submission],
+    admission: Admission,
+    metrics: Metrics,
+    state: WriterState,
+    max_batch_items: int,
+) -> None:
     async with receive:
         while True:
             try:

@@ -65,8 +65,7 @@ async def open_storage(
                 remaining = deadline - trio.current_time()
                 if remaining <= 0:
                     raise StorageUnavailable(
-                        f"{exc} (gave up after DB_CONNECT_TIMEOUT="
-                        f"{settings.db_connect_timeout:g}s)"
+                        f"{exc} (gave up after DB_CONNECT_TIMEOUT={settings.db_connect_timeout:g}s)"
                     ) from exc
                 pause = min(delay, remaining)
                 log.warning("database not reachable, retrying in %.1f s: %s", pause, exc)

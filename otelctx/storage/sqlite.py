@@ -186,6 +186,10 @@ class SqliteStorage:
     def driver(self) -> str:
         return "sqlite"
 
+    @property
+    def write_concurrency(self) -> int:
+        return 1  # one writer connection; SQLite serialises writers anyway
+
     async def _run(self, limiter: trio.CapacityLimiter, what: str, fn: Callable[[], _T]) -> _T:
         if limiter.borrowed_tokens:
             self._wait_count += 1

@@ -56,6 +56,7 @@ DEFAULTS: list[tuple[str, str, Any]] = [
     ("DB_MAX_IDLE_CONNS", "db_max_idle_conns", 10),
     ("DB_CONN_MAX_LIFETIME", "db_conn_max_lifetime", 3600.0),
     ("DB_CONNECT_TIMEOUT", "db_connect_timeout", 60.0),
+    ("DB_WRITERS", "db_writers", 0),
 ]
 FIELD = {env: name for env, name, _ in DEFAULTS}
 
@@ -114,6 +115,7 @@ GOOD: list[tuple[str, str, Any]] = [
     ("DB_MAX_IDLE_CONNS", "0", 0),
     ("DB_CONN_MAX_LIFETIME", "30m", 1800.0),
     ("DB_CONNECT_TIMEOUT", "5s", 5.0),
+    ("DB_WRITERS", "3", 3),
     ("SHUTDOWN_TIMEOUT", "1m30s", 90.0),
     ("SHUTDOWN_TIMEOUT", "30", 30.0),
 ]

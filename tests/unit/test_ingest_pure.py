@@ -110,3 +110,15 @@ def test_summarize_equals_folding_merge(
     for got in summarize(spans):
         mine = [delta_of(s) for s in spans if s.trace_id == got.trace_id]
         assert got == reduce(merge, mine)
+
+
+def test_write_concurrency_defaults_and_caps() -> None:
+    from otelctx.config import Settings
+    from otelctx.storage.base import write_concurrency
+
+    assert write_concurrency(Settings()) == 1
+    assert write_concurrency(Settings(db_driver="postgres")) == 2
+    assert write_concurrency(Settings(db_driver="mysql")) == 4
+    assert write_concurrency(Settings(db_driver="mysql", db_writers=8)) == 8
+    assert write_concurrency(Settings(db_driver="mysql", db_max_open_conns=4)) == 2
+    assert write_concurrency(Settings(db_driver="postgres", db_max_open_conns=1)) == 1

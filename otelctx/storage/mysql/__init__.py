@@ -50,6 +50,7 @@ from otelctx.storage.base import (
     TraceDetail,
     WriteBatch,
     WriteResult,
+    write_concurrency,
 )
 from otelctx.storage.mysql import _aio, render
 from otelctx.storage.mysql.schema import SCHEMA_VERSION
@@ -280,8 +281,9 @@ async def _off_loop(items: int, fn: Callable[[*_Ts], _T], *args: *_Ts) -> _T:
 class MySQLStorage:
     """The Storage protocol over an asyncmy pool (see the module docstring)."""
 
-    def __init__(self, backend: _aio.Backend) -> None:
+    def __init__(self, backend: _aio.Backend, write_concurrency: int = 1) -> None:
         self._backend = backend
+        self._write_concurrency = write_concurrency
         self._start_write = _trio(backend.start_write)
         self._ping = _trio(backend.ping)
         self._get_trace = _trio(backend.get_trace)
@@ -291,6 +293,10 @@ class MySQLStorage:
     @property
     def driver(self) -> str:
         return "mysql"
+
+    @property
+    def write_concurrency(self) -> int:
+        return self._write_concurrency
 
     async def write(self, batch: WriteBatch) -> WriteResult:
         """Commit the whole batch in one transaction, or raise StorageError and store nothing.
@@ -387,7 +393,7 @@ async def open_mysql(settings: Settings, *, migrate: bool) -> AsyncIterator[MySQ
         secret=params.password, migrate=migrate,
     )  # fmt: skip
     try:
-        yield MySQLStorage(backend)
+        yield MySQLStorage(backend, write_concurrency(settings))
     finally:
         with trio.CancelScope(shield=True):
             with trio.move_on_after(_CLOSE_TIMEOUT_S) as waited:

@@ -26,7 +26,13 @@ import trio
 import trio_asyncio
 
 from otelctx.config import Settings
-from otelctx.storage.base import PoolStats, TraceDetail, WriteBatch, WriteResult
+from otelctx.storage.base import (
+    PoolStats,
+    TraceDetail,
+    WriteBatch,
+    WriteResult,
+    write_concurrency,
+)
 from otelctx.storage.postgres import _aio
 from otelctx.storage.postgres.schema import SCHEMA_VERSION
 
@@ -49,12 +55,17 @@ async def _hop(fn: Callable[_P, Awaitable[_T]], *args: _P.args, **kwargs: _P.kwa
 class PostgresStorage:
     """The Storage protocol over an asyncpg pool (see the module docstring)."""
 
-    def __init__(self, backend: _aio.PgBackend) -> None:
+    def __init__(self, backend: _aio.PgBackend, write_concurrency: int) -> None:
         self._backend = backend
+        self._write_concurrency = write_concurrency
 
     @property
     def driver(self) -> str:
         return "postgres"
+
+    @property
+    def write_concurrency(self) -> int:
+        return self._write_concurrency
 
     async def write(self, batch: WriteBatch) -> WriteResult:
         prepared = None
@@ -94,7 +105,7 @@ async def open_postgres(settings: Settings, *, migrate: bool) -> AsyncIterator[P
     """
     backend = await _hop(_aio.open_backend, settings, migrate=migrate)
     try:
-        yield PostgresStorage(backend)
+        yield PostgresStorage(backend, write_concurrency(settings))
     finally:
         with trio.CancelScope(shield=True):
             with trio.move_on_after(_CLOSE_TIMEOUT_S):
