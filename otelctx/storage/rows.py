@@ -7,7 +7,7 @@ filter and sort on it. Column order here is the order of the INSERT statements.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any, TypeVar
 
 import orjson
@@ -23,7 +23,17 @@ from otelctx.model import (
     SpanLink,
     SpanRecord,
     StatusCode,
+    TraceSummary,
 )
+from otelctx.storage.base import TraceDetail
+
+DATA_TABLES = frozenset({"spans", "traces", "logs", "metric_points"})
+
+# what get_trace selects from ``traces``, in this order, for trace_detail()
+TRACE_DETAIL_COLUMNS = (
+    "root_service", "root_operation", "start_time", "end_time", "span_count", "error_count",
+    "status_code",
+)  # fmt: skip
 
 SPAN_COLUMNS = (
     "tenant_id", "trace_id", "span_id", "parent_span_id", "service_name", "operation_name",
@@ -221,3 +231,24 @@ def _enum(cls: type[_E], value: int, default: _E) -> _E:
         return cls(int(value))
     except ValueError:
         return default
+
+
+def trace_detail(
+    tenant_id: str,
+    trace_id: str,
+    summary: Sequence[Any],
+    span_rows: Iterable[Sequence[Any]],
+    log_rows: Iterable[Sequence[Any]],
+) -> TraceDetail:
+    """A trace from its ``TRACE_DETAIL_COLUMNS`` row and its span and log rows."""
+    root_service, root_operation, start, end, span_count, error_count, status = summary
+    return TraceDetail(
+        summary=TraceSummary(
+            tenant_id=tenant_id, trace_id=trace_id, root_service=root_service,
+            root_operation=root_operation, start_time_unix_nano=int(start),
+            end_time_unix_nano=int(end), span_count=int(span_count),
+            error_count=int(error_count), status_code=_enum(StatusCode, status, StatusCode.UNSET),
+        ),
+        spans=[span_of(r) for r in span_rows],
+        logs=[log_of(r) for r in log_rows],
+    )  # fmt: skip

@@ -24,7 +24,7 @@ from typing import Any, TypeVar
 
 import trio
 
-from otelctx.model import SpanRecord, StatusCode, TraceSummary
+from otelctx.model import SpanRecord
 from otelctx.storage import rows, summaries
 from otelctx.storage.base import (
     PoolStats,
@@ -83,7 +83,6 @@ CREATE INDEX IF NOT EXISTS idx_metric_points_tenant_name_time
     ON metric_points (tenant_id, name, time);
 """
 
-DATA_TABLES = frozenset({"spans", "traces", "logs", "metric_points"})
 
 # Rows per multi-row INSERT: 18 columns x 500 stays far below SQLITE_MAX_VARIABLE_NUMBER.
 _CHUNK = 500
@@ -322,21 +321,12 @@ class SqliteStorage:
                 f"{_LOG_SELECT} WHERE tenant_id = ? AND trace_id = ? ORDER BY timestamp, id",
                 (tenant_id, trace_id),
             ).fetchall()
-            summary = TraceSummary(
-                tenant_id=tenant_id, trace_id=trace_id, root_service=row[0],
-                root_operation=row[1], start_time_unix_nano=row[2], end_time_unix_nano=row[3],
-                span_count=row[4], error_count=row[5], status_code=StatusCode(row[6]),
-            )  # fmt: skip
-            return TraceDetail(
-                summary=summary,
-                spans=[rows.span_of(r) for r in span_rows],
-                logs=[rows.log_of(r) for r in log_rows],
-            )
+            return rows.trace_detail(tenant_id, trace_id, row, span_rows, log_rows)
 
         return await self._run(self._read_limiter, "get_trace", query)
 
     async def count_rows(self, table: str, tenant_id: str | None = None) -> int:
-        if table not in DATA_TABLES:
+        if table not in rows.DATA_TABLES:
             raise ValueError(f"unknown table {table!r}")
 
         def query() -> int:

@@ -35,7 +35,6 @@ from asyncmy.connection import Connection
 from asyncmy.constants.SERVER_STATUS import SERVER_STATUS_NO_BACKSLASH_ESCAPES
 from asyncmy.cursors import Cursor
 
-from otelctx.model import StatusCode, TraceSummary
 from otelctx.storage import rows
 from otelctx.storage.base import (
     PoolStats,
@@ -224,19 +223,10 @@ class Backend:
             span_rows = await cur.fetchall()
             await cur.execute(schema.SELECT_LOGS, key)
             log_rows = await cur.fetchall()
-        summary = TraceSummary(
-            tenant_id=tenant_id, trace_id=trace_id, root_service=row[0], root_operation=row[1],
-            start_time_unix_nano=int(row[2]), end_time_unix_nano=int(row[3]),
-            span_count=int(row[4]), error_count=int(row[5]), status_code=StatusCode(row[6]),
-        )  # fmt: skip
-        return TraceDetail(
-            summary=summary,
-            spans=[rows.span_of(r) for r in span_rows],
-            logs=[rows.log_of(r) for r in log_rows],
-        )
+        return rows.trace_detail(tenant_id, trace_id, row, span_rows, log_rows)
 
     async def count_rows(self, table: str, tenant_id: str | None = None) -> int:
-        if table not in schema.DATA_TABLES:
+        if table not in rows.DATA_TABLES:
             raise ValueError(f"unknown table {table!r}")
         async with self._connection("count") as conn, conn.cursor() as cur:
             if tenant_id is None:

@@ -29,7 +29,7 @@ from otelctx.storage import rows
 MIGRATE_LOCK = "otelctx_migrate"
 MIGRATE_LOCK_TIMEOUT_S = 30
 
-DATA_TABLES = ("spans", "traces", "logs", "metric_points")
+DATA_TABLES = tuple(sorted(rows.DATA_TABLES))
 
 # The first of these that the server has; the DDL below says {collation}.
 COLLATIONS = ("utf8mb4_nopad_bin", "utf8mb4_0900_bin", "utf8mb4_bin")

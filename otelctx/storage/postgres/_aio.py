@@ -38,7 +38,7 @@ import asyncpg
 from asyncpg import exceptions as pgerr
 
 from otelctx.config import Settings, scrub_dsn
-from otelctx.model import SpanRecord, StatusCode, TraceSummary
+from otelctx.model import SpanRecord
 from otelctx.storage import rows, summaries
 from otelctx.storage.base import (
     PoolStats,
@@ -459,19 +459,10 @@ class PgBackend:
                 return None
             span_rows = await conn.fetch(schema.SELECT_SPANS, tenant_id, trace_id)
             log_rows = await conn.fetch(schema.SELECT_LOGS, tenant_id, trace_id)
-        summary = TraceSummary(
-            tenant_id=tenant_id, trace_id=trace_id, root_service=row[0], root_operation=row[1],
-            start_time_unix_nano=row[2], end_time_unix_nano=row[3], span_count=row[4],
-            error_count=row[5], status_code=StatusCode(row[6]),
-        )  # fmt: skip
-        return TraceDetail(
-            summary=summary,
-            spans=[rows.span_of(r) for r in span_rows],
-            logs=[rows.log_of(r) for r in log_rows],
-        )
+        return rows.trace_detail(tenant_id, trace_id, row, span_rows, log_rows)
 
     async def count_rows(self, table: str, tenant_id: str | None = None) -> int:
-        if table not in schema.DATA_TABLES:
+        if table not in rows.DATA_TABLES:
             raise ValueError(f"unknown table {table!r}")
         async with self.connection("count failed") as conn:
             if tenant_id is None:

@@ -21,7 +21,7 @@ from otelctx.storage import rows
 
 SCHEMA_VERSION = 1
 
-DATA_TABLES = frozenset({"spans", "traces", "logs", "metric_points"})
+DATA_TABLES = rows.DATA_TABLES
 
 # pg_advisory_xact_lock key that serialises migrations between otelctx instances
 # (b"otelctx" read as a big-endian integer).
