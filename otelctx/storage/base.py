@@ -64,6 +64,21 @@ class TraceDetail:
 
 
 @dataclass(frozen=True, slots=True)
+class Percentile:
+    """A latency percentile over the traces of a window.
+
+    ``method`` says how it was computed: ``percentile_disc`` (PostgreSQL), ``offset``
+    (MySQL: ORDER BY … LIMIT 1 OFFSET), ``exact`` (SQLite up to the row cap) or
+    ``sample`` (SQLite above it: nearest rank over a uniform random sample of about
+    row-cap traces, so it neither reads low nor costs more than the cap).
+    """
+
+    value_ns: int | None  # None: no trace in the window
+    method: str
+    rows: int  # traces in the window
+
+
+@dataclass(frozen=True, slots=True)
 class PoolStats:
     """Connection pool figures; wait_count and wait_duration_s are cumulative."""
 
@@ -111,6 +126,17 @@ class Storage(Protocol):
 
     async def count_rows(self, table: str, tenant_id: str | None = None) -> int:
         """Rows in one of the data tables (spans, traces, logs, metric_points)."""
+        ...
+
+    async def p99_duration(
+        self, tenant_id: str, start_ns: int, end_ns: int, *, row_cap: int
+    ) -> Percentile:
+        """Nearest-rank p99 of trace durations with start in [start_ns, end_ns)."""
+        ...
+
+    async def purge_batch(self, table: str, cutoff_ns: int, limit: int) -> int:
+        """Delete up to ``limit`` rows of a data table older than ``cutoff_ns`` (strictly);
+        return how many. One short transaction, so ingest gets through between batches."""
         ...
 
     def pool_stats(self) -> PoolStats: ...

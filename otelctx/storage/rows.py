@@ -7,6 +7,7 @@ filter and sort on it. Column order here is the order of the INSERT statements.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Sequence
 from typing import Any, TypeVar
 
@@ -28,6 +29,26 @@ from otelctx.model import (
 from otelctx.storage.base import TraceDetail
 
 DATA_TABLES = frozenset({"spans", "traces", "logs", "metric_points"})
+
+# The time column retention purges each data table by.
+PURGE_TIME_COLUMN = {
+    "spans": "start_time", "traces": "start_time", "logs": "timestamp", "metric_points": "time",
+}  # fmt: skip
+
+
+def purge_time_column(table: str) -> str:
+    """The time column of a data table; ValueError for anything else (never interpolate
+    an unchecked name into SQL)."""
+    try:
+        return PURGE_TIME_COLUMN[table]
+    except KeyError:
+        raise ValueError(f"unknown table {table!r}") from None
+
+
+def nearest_rank_offset(n: int, q: float = 0.99) -> int:
+    """0-based index of the nearest-rank ``q`` quantile among ``n`` sorted values."""
+    return max(0, math.ceil(q * n) - 1)
+
 
 # what get_trace selects from ``traces``, in this order, for trace_detail()
 TRACE_DETAIL_COLUMNS = (

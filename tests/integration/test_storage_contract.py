@@ -215,3 +215,65 @@ async def test_summary_does_not_depend_on_arrival_order(
     roots_at_min = {x.name for x in (entries or spans)
                     if x.start_time_unix_nano == root.start_time_unix_nano}  # fmt: skip
     assert got.root_operation in roots_at_min
+
+
+MS = 1_000_000
+
+
+def one_span_trace(i: int, duration_ms: int, *, tenant: str = "t1", start: int = T0) -> SpanRecord:
+    return span(trace=f"{i:032x}", span_id="1" * 16, tenant=tenant, start=start + i,
+                duration=duration_ms * MS)  # fmt: skip
+
+
+async def test_p99_is_the_exact_nearest_rank(storage: Storage) -> None:
+    # 1..1000 ms in a shuffled order: nearest rank ceil(0.99 * 1000) = 990th -> 990 ms
+    durations = list(range(1, 1001))
+    random.Random(7).shuffle(durations)
+    await storage.write(WriteBatch(spans=[one_span_trace(i, d) for i, d in enumerate(durations)]))
+    # another tenant's slow traces and this tenant's traces outside the window don't count
+    await storage.write(WriteBatch(spans=[one_span_trace(5000 + i, 10**6, tenant="t2")
+                                          for i in range(50)]))  # fmt: skip
+    await storage.write(WriteBatch(spans=[one_span_trace(9000 + i, 10**6, start=T0 - 10**12)
+                                          for i in range(50)]))  # fmt: skip
+    got = await storage.p99_duration("t1", T0, T0 + 10**9, row_cap=200_000)
+    assert got.value_ns == 990 * MS
+    assert got.rows == 1000
+    assert got.method in {"exact", "percentile_disc", "offset"}
+    empty = await storage.p99_duration("t3", T0, T0 + 10**9, row_cap=200_000)
+    assert (empty.value_ns, empty.rows) == (None, 0)
+    single = await storage.p99_duration("t2", T0, T0 + 10**9, row_cap=200_000)
+    assert single.value_ns == 10**6 * MS
+
+
+async def test_p99_over_the_row_cap_does_not_read_low(storage: Storage) -> None:
+    await storage.write(WriteBatch(spans=[one_span_trace(i, i + 1) for i in range(2000)]))
+    got = await storage.p99_duration("t1", T0, T0 + 10**9, row_cap=500)
+    assert got.rows == 2000
+    # exact is 1980 ms; a sample of ~500 must land near it, never among the small values
+    assert got.value_ns is not None and 1900 * MS <= got.value_ns <= 2000 * MS
+    if storage.driver == "sqlite":
+        assert got.method == "sample"
+
+
+async def test_purge_deletes_older_rows_in_batches_and_keeps_the_rest(storage: Storage) -> None:
+    old = [one_span_trace(i, 1, start=T0 - 10**12) for i in range(25)]
+    boundary = one_span_trace(100, 1, start=T0 - 100)  # starts at T0, the cutoff: kept
+    new = [one_span_trace(200 + i, 1) for i in range(5)]
+    old_log = dataclasses.replace(log(), time_unix_nano=T0 - 10**12)
+    old_point = dataclasses.replace(point(), time_unix_nano=T0 - 10**12)
+    await storage.write(WriteBatch(spans=[*old, boundary, *new], logs=[old_log, log()],
+                                   points=[old_point, point()]))  # fmt: skip
+    cutoff = T0  # strictly older rows go
+    deleted = []
+    while (n := await storage.purge_batch("spans", cutoff, 10)) > 0:
+        assert n <= 10
+        deleted.append(n)
+    assert sum(deleted) == 25 and len(deleted) == 3
+    assert await storage.purge_batch("traces", cutoff, 1000) == 25
+    assert await storage.purge_batch("logs", cutoff, 1000) == 1
+    assert await storage.purge_batch("metric_points", cutoff, 1000) == 1
+    assert await storage.count_rows("spans") == 6
+    assert await storage.count_rows("traces") == 6
+    assert await storage.get_trace("t1", f"{100:032x}") is not None
+    with pytest.raises(ValueError):
+        await storage.purge_batch("spans; DROP TABLE spans", cutoff, 10)

@@ -44,6 +44,7 @@ import trio_asyncio
 
 from otelctx.config import Settings, scrub_dsn
 from otelctx.storage.base import (
+    Percentile,
     PoolStats,
     StorageError,
     StorageUnavailable,
@@ -288,6 +289,8 @@ class MySQLStorage:
         self._ping = _trio(backend.ping)
         self._get_trace = _trio(backend.get_trace)
         self._count_rows = _trio(backend.count_rows)
+        self._p99 = _trio(backend.p99_duration)
+        self._purge = _trio(backend.purge_batch)
         self._optimize = _trio(backend.optimize_tables)
 
     @property
@@ -365,6 +368,15 @@ class MySQLStorage:
 
     async def count_rows(self, table: str, tenant_id: str | None = None) -> int:
         return await self._count_rows(table, tenant_id)
+
+    async def p99_duration(
+        self, tenant_id: str, start_ns: int, end_ns: int, *, row_cap: int
+    ) -> Percentile:
+        """COUNT, then ORDER BY … LIMIT 1 OFFSET ceil(0.99*n)-1: exact at any size."""
+        return await self._p99(tenant_id, start_ns, end_ns)
+
+    async def purge_batch(self, table: str, cutoff_ns: int, limit: int) -> int:
+        return await self._purge(table, cutoff_ns, limit)
 
     async def optimize_tables(self) -> None:
         """OPTIMIZE TABLE the data tables: slow, locks them briefly; for maintenance."""

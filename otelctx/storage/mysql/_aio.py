@@ -37,6 +37,7 @@ from asyncmy.cursors import Cursor
 
 from otelctx.storage import rows
 from otelctx.storage.base import (
+    Percentile,
     PoolStats,
     SchemaError,
     StorageError,
@@ -236,6 +237,31 @@ class Backend:
                     f"SELECT COUNT(*) FROM {table} WHERE tenant_id = %s", (tenant_id,)
                 )
             return int((await cur.fetchone())[0])
+
+    async def p99_duration(self, tenant_id: str, start_ns: int, end_ns: int) -> Percentile:
+        window = "FROM traces WHERE tenant_id = %s AND start_time >= %s AND start_time < %s"
+        args = (tenant_id, start_ns, end_ns)
+        async with self._connection("p99") as conn, conn.cursor() as cur:
+            await cur.execute(f"SELECT COUNT(*) {window}", args)
+            n = int((await cur.fetchone())[0])
+            if n == 0:
+                return Percentile(None, "offset", 0)
+            # no LIMIT inside a subquery in MySQL; the OFFSET is computed here
+            await cur.execute(
+                f"SELECT duration_ns {window} ORDER BY duration_ns LIMIT 1 OFFSET %s",
+                (*args, rows.nearest_rank_offset(n)),
+            )
+            return Percentile(int((await cur.fetchone())[0]), "offset", n)
+
+    async def purge_batch(self, table: str, cutoff_ns: int, limit: int) -> int:
+        column = rows.purge_time_column(table)
+        async with self._connection("purge") as conn, conn.cursor() as cur:
+            # single-table DELETE takes LIMIT directly (no LIMIT inside IN (subquery))
+            count = await cur.execute(
+                f"DELETE FROM {table} WHERE {column} < %s LIMIT %s", (cutoff_ns, limit)
+            )
+            await conn.commit()
+            return int(count)
 
     async def optimize_tables(self) -> None:
         """OPTIMIZE TABLE the data tables (InnoDB rebuilds them and gives space back)."""

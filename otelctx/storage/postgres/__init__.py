@@ -26,7 +26,9 @@ import trio
 import trio_asyncio
 
 from otelctx.config import Settings
+from otelctx.storage import rows
 from otelctx.storage.base import (
+    Percentile,
     PoolStats,
     TraceDetail,
     WriteBatch,
@@ -83,6 +85,16 @@ class PostgresStorage:
 
     async def count_rows(self, table: str, tenant_id: str | None = None) -> int:
         return await _hop(self._backend.count_rows, table, tenant_id)
+
+    async def p99_duration(
+        self, tenant_id: str, start_ns: int, end_ns: int, *, row_cap: int
+    ) -> Percentile:
+        """percentile_disc(0.99) in the database: exact, whatever the row count."""
+        return await _hop(self._backend.p99_duration, tenant_id, start_ns, end_ns)
+
+    async def purge_batch(self, table: str, cutoff_ns: int, limit: int) -> int:
+        rows.purge_time_column(table)  # ValueError before crossing for an unknown table
+        return await _hop(self._backend.purge_batch, table, cutoff_ns, limit)
 
     async def vacuum_analyze(self) -> None:
         """VACUUM ANALYZE the data tables; can take long on big tables: run it off the

@@ -41,6 +41,7 @@ from otelctx.config import Settings, scrub_dsn
 from otelctx.model import SpanRecord
 from otelctx.storage import rows, summaries
 from otelctx.storage.base import (
+    Percentile,
     PoolStats,
     SchemaError,
     StorageError,
@@ -472,6 +473,27 @@ class PgBackend:
                     f"SELECT count(*) FROM {table} WHERE tenant_id = $1", tenant_id
                 )
         return int(count)
+
+    async def p99_duration(self, tenant_id: str, start_ns: int, end_ns: int) -> Percentile:
+        async with self.connection("p99 failed") as conn:
+            row = await conn.fetchrow(
+                "SELECT percentile_disc(0.99) WITHIN GROUP (ORDER BY duration_ns), count(*)"
+                " FROM traces WHERE tenant_id = $1 AND start_time >= $2 AND start_time < $3",
+                tenant_id, start_ns, end_ns,
+            )  # fmt: skip
+        value, n = row
+        return Percentile(None if value is None else int(value), "percentile_disc", int(n))
+
+    async def purge_batch(self, table: str, cutoff_ns: int, limit: int) -> int:
+        column = rows.purge_time_column(table)
+        key = "ctid" if table == "traces" else "id"  # traces has no surrogate id
+        async with self.connection("purge failed") as conn:
+            status = await conn.execute(
+                f"DELETE FROM {table} WHERE {key} = ANY(ARRAY("
+                f"SELECT {key} FROM {table} WHERE {column} < $1 LIMIT $2))",
+                cutoff_ns, limit,
+            )  # fmt: skip
+        return int(status.rsplit(" ", 1)[1])  # "DELETE <n>"
 
     async def vacuum_analyze(self) -> None:
         """VACUUM ANALYZE the data tables (outside a transaction, as VACUUM requires)."""
