@@ -196,6 +196,24 @@ def _cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def _named_cpu_seconds(names: tuple[str, ...]) -> float:
+    """CPU of every process whose command name is one of ``names`` (the database server)."""
+    total = 0.0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            text = stat.read_text()
+        except OSError:
+            continue
+        comm = text[text.index("(") + 1 : text.rindex(")")]
+        if comm in names:
+            fields = text.rsplit(")", 1)[1].split()
+            total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return total
+
+
+_DB_PROCESSES = {"postgres": ("postgres",), "mysql": ("mariadbd", "mysqld")}
+
+
 def _children_cpu_seconds(pid: int) -> float:
     """CPU of the live child processes of ``pid`` (otelctx's decode workers)."""
     total = 0.0
@@ -247,10 +265,12 @@ def main() -> None:
         lag0 = _lag(_scrape(srv.http_base))
         cpu0 = _cpu_seconds(srv.proc.pid)
         workers0 = _children_cpu_seconds(srv.proc.pid)
+        db0 = _named_cpu_seconds(_DB_PROCESSES.get(args.driver, ()))
         gen_cpu0 = _cpu_seconds(gen.pid)  # type: ignore[arg-type]
         time.sleep(args.seconds)
         cpu1 = _cpu_seconds(srv.proc.pid)
         workers1 = _children_cpu_seconds(srv.proc.pid)
+        db1 = _named_cpu_seconds(_DB_PROCESSES.get(args.driver, ()))
         gen_cpu1 = _cpu_seconds(gen.pid)  # type: ignore[arg-type]
         lag1 = _lag(_scrape(srv.http_base))
         results = q.get(timeout=120)
@@ -274,6 +294,8 @@ def main() -> None:
     print(f"server CPU           : {(cpu1 - cpu0) / args.seconds:.2f} cores + decode workers "
           f"{(workers1 - workers0) / args.seconds:.2f} "
           f"(load generator: {(gen_cpu1 - gen_cpu0) / args.seconds:.2f})")  # fmt: skip
+    if args.driver != "sqlite":
+        print(f"database server CPU  : {(db1 - db0) / args.seconds:.2f} cores")
     print(f"event-loop lag       : {frac_50:.1%} of {samples:.0f} samples <= 50 ms; "
           f"all <= {worst * 1000:.0f} ms")  # fmt: skip
 
