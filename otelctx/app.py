@@ -30,6 +30,7 @@ from otelctx.ingest.decoding import open_decoder
 from otelctx.ingest.service import Ingest
 from otelctx.nurseries.grpc import run_grpc
 from otelctx.nurseries.http import run_http
+from otelctx.nurseries.retention import run_retention
 from otelctx.nurseries.signals import run_signals
 from otelctx.nurseries.telemetry import run_lag_sampler, run_pool_sampler
 from otelctx.nurseries.writer import WriterState, run_writer
@@ -84,6 +85,7 @@ async def serve(
                 await root.start(run_signals, stop, root.cancel_scope)
             root.start_soon(run_lag_sampler, metrics, name="lag-sampler")
             root.start_soon(run_pool_sampler, storage, metrics, name="pool-sampler")
+            await root.start(run_retention, storage, settings, metrics, name="retention")
             async with trio.open_nursery() as pipeline:
                 await pipeline.start(
                     run_writer, storage, receive, admission, metrics, writer,

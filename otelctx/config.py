@@ -84,6 +84,9 @@ class Settings:
     db_conn_max_lifetime: float = 3600.0
     db_connect_timeout: float = 60.0
     db_writers: int = 0
+    retention_interval: float = 3600.0
+    retention_batch_size: int = 50_000
+    retention_batch_sleep_ms: int = 1
 
     @property
     def is_production(self) -> bool:
@@ -428,6 +431,9 @@ _VARS: tuple[_Var, ...] = (
     _Var("DB_CONN_MAX_LIFETIME", "db_conn_max_lifetime", _duration(1.0, 86_400.0)),
     _Var("DB_CONNECT_TIMEOUT", "db_connect_timeout", _duration(1.0, 3600.0)),
     _Var("DB_WRITERS", "db_writers", _integer(0, 32)),
+    _Var("RETENTION_INTERVAL", "retention_interval", _duration(60.0, 86_400.0)),
+    _Var("RETENTION_BATCH_SIZE", "retention_batch_size", _integer(1, 10_000_000)),
+    _Var("RETENTION_BATCH_SLEEP_MS", "retention_batch_sleep_ms", _integer(0, 60_000)),
 )
 
 _DRIVERS_NEEDING_DSN = frozenset({"postgres", "mysql"})

@@ -34,6 +34,12 @@ class Metrics:
     event_loop_lag: Histogram
     db_up: Gauge
     pool: dict[str, Gauge]
+    retention_rows_behind: Gauge
+    retention_rows_purged: Counter
+    retention_pass_seconds: Histogram
+    retention_consecutive_failures: Gauge
+    retention_last_success: Gauge
+    retention_skipped_passes: Counter
     internal_errors: Counter
 
 
@@ -100,6 +106,31 @@ def create_metrics(driver: str) -> Metrics:
         db_up=Gauge("otelcontext_db_up", "1 if the last database ping succeeded", ["driver"],
                     registry=r),
         pool=_pool_gauges(r),
+        retention_rows_behind=Gauge(
+            "otelcontext_retention_rows_behind",
+            "Rows older than the retention cutoff, counted before each pass", ["table"],
+            registry=r,
+        ),
+        retention_rows_purged=Counter(
+            "otelcontext_retention_rows_purged", "Rows deleted by retention", ["table"],
+            registry=r,
+        ),
+        retention_pass_seconds=Histogram(
+            "otelcontext_retention_purge_duration_seconds", "Duration of one retention pass",
+            buckets=(0.01, 0.1, 0.5, 1, 5, 15, 60, 300, 900, 3600), registry=r,
+        ),
+        retention_consecutive_failures=Gauge(
+            "otelcontext_retention_consecutive_failures",
+            "Passes in a row in which the job failed (0 after a success)", ["job"], registry=r,
+        ),
+        retention_last_success=Gauge(
+            "otelcontext_retention_last_success_timestamp",
+            "Unix time of the job's last successful purge", ["job"], registry=r,
+        ),
+        retention_skipped_passes=Counter(
+            "otelcontext_retention_skipped_passes",
+            "Passes skipped because the previous one was still running", registry=r,
+        ),
         internal_errors=Counter(
             "otelcontext_internal_errors", "Unexpected errors caught at a task or request top"
             " level", ["subsystem"], registry=r,

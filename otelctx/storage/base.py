@@ -134,6 +134,10 @@ class Storage(Protocol):
         """Nearest-rank p99 of trace durations with start in [start_ns, end_ns)."""
         ...
 
+    async def count_older(self, table: str, cutoff_ns: int) -> int:
+        """Rows of a data table older than ``cutoff_ns`` (what retention has still to do)."""
+        ...
+
     async def purge_batch(self, table: str, cutoff_ns: int, limit: int) -> int:
         """Delete up to ``limit`` rows of a data table older than ``cutoff_ns`` (strictly);
         return how many. One short transaction, so ingest gets through between batches."""

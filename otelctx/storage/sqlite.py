@@ -370,6 +370,15 @@ class SqliteStorage:
 
         return await self._run(self._read_limiter, "p99", query)
 
+    async def count_older(self, table: str, cutoff_ns: int) -> int:
+        column = rows.purge_time_column(table)
+
+        def query() -> int:
+            sql = f"SELECT count(*) FROM {table} WHERE {column} < ?"
+            return int(self._reader.execute(sql, (cutoff_ns,)).fetchone()[0])
+
+        return await self._run(self._read_limiter, "count", query)
+
     async def purge_batch(self, table: str, cutoff_ns: int, limit: int) -> int:
         column = rows.purge_time_column(table)
         key = "tenant_id, trace_id" if table == "traces" else "id"

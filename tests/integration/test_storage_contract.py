@@ -264,6 +264,8 @@ async def test_purge_deletes_older_rows_in_batches_and_keeps_the_rest(storage: S
     await storage.write(WriteBatch(spans=[*old, boundary, *new], logs=[old_log, log()],
                                    points=[old_point, point()]))  # fmt: skip
     cutoff = T0  # strictly older rows go
+    assert await storage.count_older("spans", cutoff) == 25
+    assert await storage.count_older("logs", cutoff) == 1
     deleted = []
     while (n := await storage.purge_batch("spans", cutoff, 10)) > 0:
         assert n <= 10

@@ -57,6 +57,9 @@ DEFAULTS: list[tuple[str, str, Any]] = [
     ("DB_CONN_MAX_LIFETIME", "db_conn_max_lifetime", 3600.0),
     ("DB_CONNECT_TIMEOUT", "db_connect_timeout", 60.0),
     ("DB_WRITERS", "db_writers", 0),
+    ("RETENTION_INTERVAL", "retention_interval", 3600.0),
+    ("RETENTION_BATCH_SIZE", "retention_batch_size", 50_000),
+    ("RETENTION_BATCH_SLEEP_MS", "retention_batch_sleep_ms", 1),
 ]
 FIELD = {env: name for env, name, _ in DEFAULTS}
 
@@ -116,6 +119,9 @@ GOOD: list[tuple[str, str, Any]] = [
     ("DB_CONN_MAX_LIFETIME", "30m", 1800.0),
     ("DB_CONNECT_TIMEOUT", "5s", 5.0),
     ("DB_WRITERS", "3", 3),
+    ("RETENTION_INTERVAL", "1m", 60.0),
+    ("RETENTION_BATCH_SIZE", "1", 1),
+    ("RETENTION_BATCH_SLEEP_MS", "0", 0),
     ("SHUTDOWN_TIMEOUT", "1m30s", 90.0),
     ("SHUTDOWN_TIMEOUT", "30", 30.0),
 ]

@@ -291,6 +291,7 @@ class MySQLStorage:
         self._count_rows = _trio(backend.count_rows)
         self._p99 = _trio(backend.p99_duration)
         self._purge = _trio(backend.purge_batch)
+        self._count_older = _trio(backend.count_older)
         self._optimize = _trio(backend.optimize_tables)
 
     @property
@@ -374,6 +375,9 @@ class MySQLStorage:
     ) -> Percentile:
         """COUNT, then ORDER BY … LIMIT 1 OFFSET ceil(0.99*n)-1: exact at any size."""
         return await self._p99(tenant_id, start_ns, end_ns)
+
+    async def count_older(self, table: str, cutoff_ns: int) -> int:
+        return await self._count_older(table, cutoff_ns)
 
     async def purge_batch(self, table: str, cutoff_ns: int, limit: int) -> int:
         return await self._purge(table, cutoff_ns, limit)

@@ -253,6 +253,12 @@ class Backend:
             )
             return Percentile(int((await cur.fetchone())[0]), "offset", n)
 
+    async def count_older(self, table: str, cutoff_ns: int) -> int:
+        column = rows.purge_time_column(table)
+        async with self._connection("count") as conn, conn.cursor() as cur:
+            await cur.execute(f"SELECT COUNT(*) FROM {table} WHERE {column} < %s", (cutoff_ns,))
+            return int((await cur.fetchone())[0])
+
     async def purge_batch(self, table: str, cutoff_ns: int, limit: int) -> int:
         column = rows.purge_time_column(table)
         async with self._connection("purge") as conn, conn.cursor() as cur:

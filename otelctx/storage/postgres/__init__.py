@@ -92,6 +92,10 @@ class PostgresStorage:
         """percentile_disc(0.99) in the database: exact, whatever the row count."""
         return await _hop(self._backend.p99_duration, tenant_id, start_ns, end_ns)
 
+    async def count_older(self, table: str, cutoff_ns: int) -> int:
+        rows.purge_time_column(table)
+        return await _hop(self._backend.count_older, table, cutoff_ns)
+
     async def purge_batch(self, table: str, cutoff_ns: int, limit: int) -> int:
         rows.purge_time_column(table)  # ValueError before crossing for an unknown table
         return await _hop(self._backend.purge_batch, table, cutoff_ns, limit)

@@ -484,6 +484,13 @@ class PgBackend:
         value, n = row
         return Percentile(None if value is None else int(value), "percentile_disc", int(n))
 
+    async def count_older(self, table: str, cutoff_ns: int) -> int:
+        column = rows.purge_time_column(table)
+        async with self.connection("count failed") as conn:
+            count = await conn.fetchval(f"SELECT count(*) FROM {table} WHERE {column} < $1",
+                                        cutoff_ns)  # fmt: skip
+        return int(count)
+
     async def purge_batch(self, table: str, cutoff_ns: int, limit: int) -> int:
         column = rows.purge_time_column(table)
         key = "ctid" if table == "traces" else "id"  # traces has no surrogate id
