@@ -12,6 +12,7 @@ from otelctx.storage.base import StorageError
 blueprint = Blueprint("probes", __name__)
 
 _PING_TIMEOUT_S = 2.0
+QUEUE_READY_LIMIT = 0.95
 
 
 @blueprint.get("/live")
@@ -21,7 +22,8 @@ async def live() -> Response:
 
 @blueprint.get("/ready")
 async def ready() -> Response:
-    """200 only when every supervised service has started and the database answers."""
+    """200 only when every supervised service has started, the database answers and the
+    ingest queue is at most 95% full."""
     d = deps()
     database = "ok"
     with trio.move_on_after(_PING_TIMEOUT_S) as scope:
@@ -35,7 +37,10 @@ async def ready() -> Response:
     # failed commit would get no exports to prove it recovered, and stay out forever.
     d.metrics.db_up.labels(driver=d.storage.driver).set(1 if database == "ok" else 0)
     services = {name: name in d.readiness.started for name in sorted(d.readiness.expected)}
-    is_ready = d.readiness.all_started and database == "ok"
+    # Above 95% the queue is about to refuse exports: tell load balancers to send them to
+    # an instance with room. It turns back by itself as the writer drains the queue.
+    queue_ok = d.ingest.admission.fullness <= QUEUE_READY_LIMIT
+    is_ready = d.readiness.all_started and database == "ok" and queue_ok
     payload = {
         "ready": is_ready,
         "database": database,

@@ -89,3 +89,37 @@ def test_full_queue_answers_retryable_and_keeps_every_ack(tmp_path: Path) -> Non
         )
     finally:
         srv.stop()
+
+
+@pytest.mark.timeout(120)
+def test_ready_turns_503_while_the_queue_is_nearly_full(tmp_path: Path) -> None:
+    """A slow database (SQLite busy behind an exclusive lock) lets the queue fill up."""
+    import json
+    import sqlite3
+
+    srv = start_server(tmp_path, env={"INGEST_QUEUE_MAX_ITEMS": "1000"})
+    lock = sqlite3.connect(srv.db_path, timeout=30)
+    try:
+        lock.execute("BEGIN EXCLUSIVE")  # the writer's commit now waits (busy_timeout 5 s)
+        channel = grpc.insecure_channel(srv.grpc_endpoint)
+        export = channel.unary_unary(TRACE_EXPORT, request_serializer=lambda b: b,
+                                     response_deserializer=lambda b: b)  # fmt: skip
+        body, _ = _request(1, 0, spans=990)
+        future = export.future(body, timeout=60)
+        deadline = time.monotonic() + 10
+        status, payload = srv.get("/ready")
+        while status == 200 and time.monotonic() < deadline:
+            time.sleep(0.05)
+            status, payload = srv.get("/ready")
+        assert status == 503
+        assert json.loads(payload)["ingest_queue_fullness"] > 0.95
+        lock.rollback()  # the database is free again: the writer drains the queue
+        future.result(timeout=60)
+        deadline = time.monotonic() + 10
+        while srv.get("/ready")[0] != 200 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert srv.get("/ready")[0] == 200
+        channel.close()
+    finally:
+        lock.close()
+        srv.stop()
