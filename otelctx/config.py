@@ -87,6 +87,7 @@ class Settings:
     retention_interval: float = 3600.0
     retention_batch_size: int = 50_000
     retention_batch_sleep_ms: int = 1
+    maintenance_interval: float = 86_400.0
 
     @property
     def is_production(self) -> bool:
@@ -434,6 +435,7 @@ _VARS: tuple[_Var, ...] = (
     _Var("RETENTION_INTERVAL", "retention_interval", _duration(60.0, 86_400.0)),
     _Var("RETENTION_BATCH_SIZE", "retention_batch_size", _integer(1, 10_000_000)),
     _Var("RETENTION_BATCH_SLEEP_MS", "retention_batch_sleep_ms", _integer(0, 60_000)),
+    _Var("MAINTENANCE_INTERVAL", "maintenance_interval", _duration(3600.0, 30 * 86_400.0)),
 )
 
 _DRIVERS_NEEDING_DSN = frozenset({"postgres", "mysql"})

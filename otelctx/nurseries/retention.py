@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Awaitable, Callable
 
 import trio
 
@@ -34,11 +35,15 @@ async def run_retention(
     task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED,
 ) -> None:
     running = False
+    next_maintenance = trio.current_time() + settings.maintenance_interval
 
     async def one_pass() -> None:
-        nonlocal running
+        nonlocal running, next_maintenance
         try:
             await purge_pass(storage, settings, metrics)
+            if trio.current_time() >= next_maintenance:
+                next_maintenance += settings.maintenance_interval
+                await _guarded(metrics, "maintenance", lambda: _maintain(storage), [])
         finally:
             running = False
 
@@ -61,43 +66,59 @@ async def purge_pass(storage: Storage, settings: Settings, metrics: Metrics) -> 
     cutoff = cutoff_ns(time.time_ns(), settings.hot_retention_days)
     t0 = time.perf_counter()
     results: list[JobResult] = []
+
+    def job(name: str) -> Callable[[], Awaitable[dict[str, int]]]:
+        return lambda: _purge_job(storage, settings, metrics, name, cutoff)
+
     if storage.write_concurrency > 1:
         async with trio.open_nursery() as nursery:
-            for job in JOBS:
-                nursery.start_soon(_guarded, storage, settings, metrics, job, cutoff, results)
+            for name in JOBS:
+                nursery.start_soon(_guarded, metrics, name, job(name), results)
     else:
-        for job in JOBS:
-            await _guarded(storage, settings, metrics, job, cutoff, results)
+        for name in JOBS:
+            await _guarded(metrics, name, job(name), results)
     metrics.retention_pass_seconds.observe(time.perf_counter() - t0)
     return results
 
 
 async def _guarded(
-    storage: Storage,
-    settings: Settings,
     metrics: Metrics,
     job: str,
-    cutoff: int,
+    work: Callable[[], Awaitable[dict[str, int]]],
     results: list[JobResult],
 ) -> None:
-    purged: dict[str, int] = {}
+    """Run one job; its exception becomes a failed result (logged, counted), never the
+    end of the scheduler or of the other jobs."""
     try:
-        for table in JOBS[job]:
-            purged[table] = await _purge_table(storage, settings, metrics, table, cutoff)
+        purged = await work()
     except trio.Cancelled:
         raise
     except Exception as exc:
-        # A job's failure is a result, never the end of the scheduler or of other jobs.
         metrics.retention_consecutive_failures.labels(job).inc()
         metrics.internal_errors.labels("retention").inc()
         log.exception("retention job %s failed", job)
-        results.append(JobResult(job, purged, f"{type(exc).__name__}: {exc}"))
+        results.append(JobResult(job, {}, f"{type(exc).__name__}: {exc}"))
         return
     metrics.retention_consecutive_failures.labels(job).set(0)
     metrics.retention_last_success.labels(job).set(time.time())
     if any(purged.values()):
         log.info("retention %s: deleted %s", job, purged)
     results.append(JobResult(job, purged))
+
+
+async def _purge_job(
+    storage: Storage, settings: Settings, metrics: Metrics, job: str, cutoff: int
+) -> dict[str, int]:
+    return {
+        table: await _purge_table(storage, settings, metrics, table, cutoff) for table in JOBS[job]
+    }
+
+
+async def _maintain(storage: Storage) -> dict[str, int]:
+    t0 = time.perf_counter()
+    await storage.maintain()
+    log.info("database maintenance done in %.1f s", time.perf_counter() - t0)
+    return {}
 
 
 async def _purge_table(

@@ -143,4 +143,10 @@ class Storage(Protocol):
         return how many. One short transaction, so ingest gets through between batches."""
         ...
 
+    async def maintain(self) -> None:
+        """Daily upkeep that keeps queries fast and gives deleted space back, without a
+        long exclusive lock: VACUUM ANALYZE (PostgreSQL), OPTIMIZE TABLE (MySQL),
+        PRAGMA optimize and an incremental vacuum (SQLite)."""
+        ...
+
     def pool_stats(self) -> PoolStats: ...

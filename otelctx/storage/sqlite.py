@@ -85,6 +85,11 @@ CREATE INDEX IF NOT EXISTS idx_metric_points_tenant_name_time
 """
 
 
+# Incremental vacuum in rounds of this many pages (4 KiB each), so the writer lock is
+# released between rounds and ingest commits get through.
+_VACUUM_PAGES = 2000
+_VACUUM_ROUNDS = 10_000
+
 # Rows per multi-row INSERT: 18 columns x 500 stays far below SQLITE_MAX_VARIABLE_NUMBER.
 _CHUNK = 500
 
@@ -136,10 +141,12 @@ def _connect(path: str, *, read_only: bool) -> sqlite3.Connection:
     if read_only:
         conn.execute("PRAGMA query_only = ON")
     else:
+        # Before anything writes the file's first page (journal_mode=WAL does): only a
+        # new database takes it, and it is what lets maintenance give space back.
+        conn.execute("PRAGMA auto_vacuum = INCREMENTAL")
         conn.execute("PRAGMA journal_mode = WAL")
         # FULL: a commit is on disk when it returns; acks are only sent after that.
         conn.execute("PRAGMA synchronous = FULL")
-        conn.execute("PRAGMA auto_vacuum = INCREMENTAL")
     conn.execute("PRAGMA temp_store = MEMORY")
     conn.execute("PRAGMA cache_size = -65536")
     return conn
@@ -369,6 +376,28 @@ class SqliteStorage:
             return Percentile(int(sample[rows.nearest_rank_offset(len(sample))]), "sample", n)
 
         return await self._run(self._read_limiter, "p99", query)
+
+    async def maintain(self) -> None:
+        # Never a full VACUUM: it locks the database for as long as it rewrites it.
+        # incremental_vacuum hands free pages back to the file system (auto_vacuum is
+        # INCREMENTAL from the file's creation) a bounded number per round, and each
+        # round is its own job on the writer connection, so commits get through between.
+        conn = self._writer
+
+        def vacuum_round() -> int:
+            conn.execute(f"PRAGMA incremental_vacuum({_VACUUM_PAGES})").fetchall()
+            return int(conn.execute("PRAGMA freelist_count").fetchone()[0])
+
+        def pragma(sql: str) -> Callable[[], object]:
+            return lambda: conn.execute(sql).fetchall()
+
+        await self._run(self._write_limiter, "maintenance", pragma("PRAGMA optimize"))
+        for _ in range(_VACUUM_ROUNDS):
+            if not await self._run(self._write_limiter, "maintenance", vacuum_round):
+                break
+        # the file shrinks once the WAL is checkpointed back into it
+        checkpoint = pragma("PRAGMA wal_checkpoint(TRUNCATE)")
+        await self._run(self._write_limiter, "maintenance", checkpoint)
 
     async def count_older(self, table: str, cutoff_ns: int) -> int:
         column = rows.purge_time_column(table)

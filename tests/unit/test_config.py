@@ -60,6 +60,7 @@ DEFAULTS: list[tuple[str, str, Any]] = [
     ("RETENTION_INTERVAL", "retention_interval", 3600.0),
     ("RETENTION_BATCH_SIZE", "retention_batch_size", 50_000),
     ("RETENTION_BATCH_SLEEP_MS", "retention_batch_sleep_ms", 1),
+    ("MAINTENANCE_INTERVAL", "maintenance_interval", 86_400.0),
 ]
 FIELD = {env: name for env, name, _ in DEFAULTS}
 
@@ -122,6 +123,7 @@ GOOD: list[tuple[str, str, Any]] = [
     ("RETENTION_INTERVAL", "1m", 60.0),
     ("RETENTION_BATCH_SIZE", "1", 1),
     ("RETENTION_BATCH_SLEEP_MS", "0", 0),
+    ("MAINTENANCE_INTERVAL", "1h", 3600.0),
     ("SHUTDOWN_TIMEOUT", "1m30s", 90.0),
     ("SHUTDOWN_TIMEOUT", "30", 30.0),
 ]

@@ -386,6 +386,9 @@ class MySQLStorage:
         """OPTIMIZE TABLE the data tables: slow, locks them briefly; for maintenance."""
         await self._optimize()
 
+    async def maintain(self) -> None:
+        await self.optimize_tables()
+
     def pool_stats(self) -> PoolStats:
         return self._backend.pool_stats()
 

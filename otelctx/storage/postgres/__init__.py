@@ -105,6 +105,9 @@ class PostgresStorage:
         request path."""
         await _hop(self._backend.vacuum_analyze)
 
+    async def maintain(self) -> None:
+        await self.vacuum_analyze()
+
     def pool_stats(self) -> PoolStats:
         """The pool's own figures (size, idle, max) plus cumulative acquire waits."""
         return self._backend.pool_stats()
