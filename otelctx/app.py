@@ -19,15 +19,18 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from functools import partial
+from pathlib import Path
 
 import trio
 import trio_asyncio
 
 from otelctx.config import Settings
 from otelctx.deps import Deps, Readiness
+from otelctx.dlq import DiskQueue
 from otelctx.ingest.admission import Admission, Submission
 from otelctx.ingest.decoding import open_decoder
 from otelctx.ingest.service import Ingest
+from otelctx.nurseries.dlq import run_dlq_replay
 from otelctx.nurseries.grpc import run_grpc
 from otelctx.nurseries.http import run_http
 from otelctx.nurseries.retention import run_retention
@@ -78,7 +81,15 @@ async def serve(
         metrics.admission_items.set_function(lambda: admission.items)
         metrics.admission_bytes.set_function(lambda: admission.bytes)
         ingest = Ingest(settings, admission, send, metrics, decoder)
-        writer = WriterState()
+        dlq = await trio.to_thread.run_sync(
+            partial(
+                DiskQueue, Path(settings.dlq_path), max_files=settings.dlq_max_files,
+                max_bytes=settings.dlq_max_bytes,
+                policy="evict_oldest" if settings.dlq_full_policy == "evict_oldest"
+                else "reject",
+            )
+        )  # fmt: skip
+        writer = WriterState(dlq)
         deps = Deps(settings, storage, metrics, ingest, writer, readiness)
         async with trio.open_nursery() as root:
             if handle_signals:
@@ -86,6 +97,7 @@ async def serve(
             root.start_soon(run_lag_sampler, metrics, name="lag-sampler")
             root.start_soon(run_pool_sampler, storage, metrics, name="pool-sampler")
             await root.start(run_retention, storage, settings, metrics, name="retention")
+            await root.start(run_dlq_replay, storage, dlq, settings, metrics, name="dlq-replay")
             async with trio.open_nursery() as pipeline:
                 await pipeline.start(
                     run_writer, storage, receive, admission, metrics, writer,

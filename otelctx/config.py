@@ -88,6 +88,17 @@ class Settings:
     retention_batch_size: int = 50_000
     retention_batch_sleep_ms: int = 1
     maintenance_interval: float = 86_400.0
+    dlq_path: str = "data/dlq"
+    dlq_max_files: int = 1000
+    dlq_max_disk_mb: int = 500
+    dlq_full_policy: str = "reject"
+    dlq_replay_interval: float = 300.0
+    dlq_max_retries: int = 10
+    dlq_max_replay_per_tick: int = 100
+
+    @property
+    def dlq_max_bytes(self) -> int:
+        return self.dlq_max_disk_mb * 1024 * 1024
 
     @property
     def is_production(self) -> bool:
@@ -436,6 +447,17 @@ _VARS: tuple[_Var, ...] = (
     _Var("RETENTION_BATCH_SIZE", "retention_batch_size", _integer(1, 10_000_000)),
     _Var("RETENTION_BATCH_SLEEP_MS", "retention_batch_sleep_ms", _integer(0, 60_000)),
     _Var("MAINTENANCE_INTERVAL", "maintenance_interval", _duration(3600.0, 30 * 86_400.0)),
+    _Var("DLQ_PATH", "dlq_path", _opaque),
+    _Var("DLQ_MAX_FILES", "dlq_max_files", _integer(0, 10_000_000)),
+    _Var("DLQ_MAX_DISK_MB", "dlq_max_disk_mb", _integer(0, 10_000_000)),
+    _Var(
+        "DLQ_FULL_POLICY",
+        "dlq_full_policy",
+        _choice({"reject": "reject", "evict_oldest": "evict_oldest"}),
+    ),
+    _Var("DLQ_REPLAY_INTERVAL", "dlq_replay_interval", _duration(1.0, 86_400.0)),
+    _Var("DLQ_MAX_RETRIES", "dlq_max_retries", _integer(0, 1_000_000)),
+    _Var("DLQ_MAX_REPLAY_PER_TICK", "dlq_max_replay_per_tick", _integer(1, 100_000)),
 )
 
 _DRIVERS_NEEDING_DSN = frozenset({"postgres", "mysql"})

@@ -58,7 +58,6 @@ HEADER_SIZE = _HEADER.size + _DIGEST_SIZE
 _ZLIB_LEVEL = 1
 # A point row's numeric columns (value, count, sum, min, max): see POINT_COLUMNS.
 _POINT_NUMBERS = range(8, 13)
-_NON_FINITE = {"nan": math.nan, "inf": math.inf, "-inf": -math.inf}
 
 _NAME = re.compile(r"^(\d{20})-([0-9a-f]{16})\.a(\d+)\.t(\d+)\.dlq$")
 _TMP_PREFIX = ".tmp-"
@@ -134,7 +133,7 @@ def decode(data: bytes) -> WriteBatch:
             logs=[rows.log_of(r) for r in obj["logs"]],
             points=[rows.point_of(_nonfinite_row(r)) for r in obj["points"]],
         )
-    except (ValueError, TypeError, KeyError, AttributeError, IndexError) as exc:
+    except (ValueError, TypeError, KeyError, AttributeError, IndexError, OverflowError) as exc:
         raise CorruptEnvelope(f"bad shape: {type(exc).__name__}: {exc}") from None
 
 
@@ -152,19 +151,17 @@ def _inflate(body: bytes, raw_len: int) -> bytes:
 
 
 def _finite_row(row: tuple[Any, ...]) -> tuple[Any, ...]:
-    if all(not isinstance(row[i], float) or math.isfinite(row[i]) for i in _POINT_NUMBERS):
-        return row
-    out = list(row)
-    for i in _POINT_NUMBERS:
-        if isinstance(v := out[i], float) and not math.isfinite(v):
-            out[i] = "nan" if math.isnan(v) else ("inf" if v > 0 else "-inf")
-    return tuple(out)
+    # str(nan) == "nan", str(inf) == "inf": float() reads them back
+    return tuple(
+        str(v) if i in _POINT_NUMBERS and isinstance(v, float) and not math.isfinite(v) else v
+        for i, v in enumerate(row)
+    )
 
 
 def _nonfinite_row(row: list[Any]) -> list[Any]:
     for i in _POINT_NUMBERS:
         if isinstance(row[i], str):
-            row[i] = _NON_FINITE[row[i]]
+            row[i] = float(row[i])
     return row
 
 

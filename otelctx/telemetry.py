@@ -40,6 +40,14 @@ class Metrics:
     retention_consecutive_failures: Gauge
     retention_last_success: Gauge
     retention_skipped_passes: Counter
+    dlq_files: Gauge
+    dlq_bytes: Gauge
+    dlq_enqueued: Counter
+    dlq_replayed: Counter
+    dlq_replay_failures: Counter
+    dlq_quarantined: Counter
+    dlq_evicted: Counter
+    dlq_evicted_bytes: Counter
     internal_errors: Counter
 
 
@@ -126,6 +134,31 @@ def create_metrics(driver: str) -> Metrics:
         retention_last_success=Gauge(
             "otelcontext_retention_last_success_timestamp",
             "Unix time of the job's last successful purge", ["job"], registry=r,
+        ),
+        dlq_files=Gauge("otelcontext_dlq_files", "Batches waiting in the dead-letter queue",
+                        registry=r),
+        dlq_bytes=Gauge("otelcontext_dlq_bytes", "Bytes of the dead-letter queue on disk",
+                        registry=r),
+        dlq_enqueued=Counter("otelcontext_dlq_enqueued", "Batches written to the DLQ",
+                             registry=r),
+        dlq_replayed=Counter("otelcontext_dlq_replayed", "DLQ batches stored by replay",
+                             registry=r),
+        dlq_replay_failures=Counter(
+            "otelcontext_dlq_replay_failures", "DLQ replays that failed (retried later)",
+            registry=r,
+        ),
+        dlq_quarantined=Counter(
+            "otelcontext_dlq_quarantined",
+            "DLQ files moved to quarantine/, by reason (corrupt, retries)", ["reason"],
+            registry=r,
+        ),
+        dlq_evicted=Counter(
+            "otelcontext_dlq_evicted", "DLQ files evicted under DLQ_FULL_POLICY=evict_oldest",
+            registry=r,
+        ),
+        dlq_evicted_bytes=Counter(
+            "otelcontext_dlq_evicted_bytes", "Bytes evicted under DLQ_FULL_POLICY=evict_oldest",
+            registry=r,
         ),
         retention_skipped_passes=Counter(
             "otelcontext_retention_skipped_passes",

@@ -76,6 +76,7 @@ def start_server(
         "LISTEN_HOST": "127.0.0.1",
         "DB_DRIVER": "sqlite",
         "DB_DSN": str(db),
+        "DLQ_PATH": str(tmp_path / "dlq"),
         "LOG_LEVEL": "INFO",
         **(backends.server_env(driver) if driver != "sqlite" else {}),
         **(env or {}),

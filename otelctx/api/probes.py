@@ -40,7 +40,15 @@ async def ready() -> Response:
     # Above 95% the queue is about to refuse exports: tell load balancers to send them to
     # an instance with room. It turns back by itself as the writer drains the queue.
     queue_ok = d.ingest.admission.fullness <= QUEUE_READY_LIMIT
-    is_ready = d.readiness.all_started and database == "ok" and queue_ok
+    dlq_fullness = 0.0
+    if d.writer.dlq is not None:
+        dlq_fullness = await trio.to_thread.run_sync(d.writer.dlq.fullness)
+    is_ready = (
+        d.readiness.all_started
+        and database == "ok"
+        and queue_ok
+        and dlq_fullness <= QUEUE_READY_LIMIT
+    )
     payload = {
         "ready": is_ready,
         "database": database,
@@ -48,6 +56,7 @@ async def ready() -> Response:
         "stopping": d.readiness.stopping,
         "last_commit_failed": d.writer.last_commit_failed,
         "ingest_queue_fullness": round(d.ingest.admission.fullness, 4),
+        "dlq_fullness": round(dlq_fullness, 4),
     }
     return json_response(payload, 200 if is_ready else 503)
 

@@ -22,6 +22,7 @@ import time
 
 import trio
 
+from otelctx.dlq import DiskQueue, DLQError, DLQFull
 from otelctx.ingest.admission import Admission, Submission
 from otelctx.storage.base import Storage, StorageError, StorageUnavailable, WriteBatch
 from otelctx.telemetry import Metrics
@@ -30,9 +31,10 @@ log = logging.getLogger(__name__)
 
 
 class WriterState:
-    """What /ready and the tests read about the writer."""
+    """What /ready and the tests read about the writer, and its disk fallback."""
 
-    def __init__(self) -> None:
+    def __init__(self, dlq: DiskQueue | None = None) -> None:
+        self.dlq = dlq
         self.last_commit_failed = False
         self.commits = 0
 
@@ -102,6 +104,27 @@ async def _commit_group(
             sub.done.set()
 
 
+async def _to_dlq(dlq: DiskQueue, batch: WriteBatch, metrics: Metrics) -> bool:
+    """Write ``batch`` to the DLQ (fsynced); False when it cannot take it."""
+    try:
+        evicted = await trio.to_thread.run_sync(dlq.enqueue, batch)
+    except DLQFull as exc:
+        log.warning("DLQ full, refusing %d items (clients retry): %s", len(batch), exc)
+        return False
+    except DLQError as exc:
+        metrics.internal_errors.labels("dlq").inc()
+        log.error("DLQ write failed, refusing %d items (clients retry): %s", len(batch), exc)
+        return False
+    metrics.dlq_enqueued.inc()
+    if evicted.files:
+        metrics.dlq_evicted.inc(evicted.files)
+        metrics.dlq_evicted_bytes.inc(evicted.bytes)
+        # one warning per enforcement, not per evicted file
+        log.warning("DLQ full: evicted the %d oldest files (%d bytes) to make room",
+                    evicted.files, evicted.bytes)  # fmt: skip
+    return True
+
+
 async def _commit(
     storage: Storage, group: list[Submission], metrics: Metrics, state: WriterState
 ) -> None:
@@ -116,6 +139,11 @@ async def _commit(
     except StorageUnavailable as exc:
         state.last_commit_failed = True
         metrics.writer_failures.labels("unavailable").inc()
+        if state.dlq is not None and await _to_dlq(state.dlq, merged, metrics):
+            # durable on disk: the clients are acknowledged, replay stores it later
+            log.warning("database unavailable (%s): %d items written to the DLQ", exc,
+                        len(merged))  # fmt: skip
+            return
         log.warning("commit of %d items failed, database unavailable: %s", len(merged), exc)
         for sub in group:
             sub.error = exc

@@ -61,6 +61,13 @@ DEFAULTS: list[tuple[str, str, Any]] = [
     ("RETENTION_BATCH_SIZE", "retention_batch_size", 50_000),
     ("RETENTION_BATCH_SLEEP_MS", "retention_batch_sleep_ms", 1),
     ("MAINTENANCE_INTERVAL", "maintenance_interval", 86_400.0),
+    ("DLQ_PATH", "dlq_path", "data/dlq"),
+    ("DLQ_MAX_FILES", "dlq_max_files", 1000),
+    ("DLQ_MAX_DISK_MB", "dlq_max_disk_mb", 500),
+    ("DLQ_FULL_POLICY", "dlq_full_policy", "reject"),
+    ("DLQ_REPLAY_INTERVAL", "dlq_replay_interval", 300.0),
+    ("DLQ_MAX_RETRIES", "dlq_max_retries", 10),
+    ("DLQ_MAX_REPLAY_PER_TICK", "dlq_max_replay_per_tick", 100),
 ]
 FIELD = {env: name for env, name, _ in DEFAULTS}
 
@@ -124,6 +131,13 @@ GOOD: list[tuple[str, str, Any]] = [
     ("RETENTION_BATCH_SIZE", "1", 1),
     ("RETENTION_BATCH_SLEEP_MS", "0", 0),
     ("MAINTENANCE_INTERVAL", "1h", 3600.0),
+    ("DLQ_PATH", "/var/lib/otelctx/dlq", "/var/lib/otelctx/dlq"),
+    ("DLQ_MAX_FILES", "0", 0),
+    ("DLQ_MAX_DISK_MB", "0", 0),
+    ("DLQ_FULL_POLICY", "EVICT_OLDEST", "evict_oldest"),
+    ("DLQ_REPLAY_INTERVAL", "10s", 10.0),
+    ("DLQ_MAX_RETRIES", "0", 0),
+    ("DLQ_MAX_REPLAY_PER_TICK", "5", 5),
     ("SHUTDOWN_TIMEOUT", "1m30s", 90.0),
     ("SHUTDOWN_TIMEOUT", "30", 30.0),
 ]

@@ -1,0 +1,96 @@
+"""DLQ replay: every DLQ_REPLAY_INTERVAL, write due dead-letter batches into the database.
+
+Oldest first, at most DLQ_MAX_REPLAY_PER_TICK per tick. A file that fails is retried
+with exponential backoff (state on disk, so it survives restarts) and after
+DLQ_MAX_RETRIES moved to ``quarantine/``; a corrupt file is quarantined at once. Nothing
+is deleted unless it was stored. Replaying a batch twice stores its spans once (they are
+idempotent); logs and metric points of a batch replayed twice after a crash between the
+commit and the file's removal would be stored twice.
+
+Error handling: while the database is unavailable the tick stops at the first failure
+(the rest would fail the same way); any other exception is logged and counted, and the
+loop goes on.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from functools import partial
+
+import trio
+
+from otelctx.config import Settings
+from otelctx.dlq import CorruptEnvelope, DiskQueue, EntryGone
+from otelctx.storage.base import Storage, StorageError, StorageUnavailable
+from otelctx.telemetry import Metrics
+
+log = logging.getLogger(__name__)
+
+BASE_DELAY_S = 5.0
+MAX_DELAY_S = 3600.0
+
+
+async def run_dlq_replay(
+    storage: Storage,
+    dlq: DiskQueue,
+    settings: Settings,
+    metrics: Metrics,
+    *,
+    task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED,
+) -> None:
+    task_status.started()
+    while True:
+        try:
+            await replay_tick(storage, dlq, settings, metrics)
+        except trio.Cancelled:
+            raise
+        except Exception:
+            metrics.internal_errors.labels("dlq").inc()
+            log.exception("DLQ replay tick failed")
+        await trio.sleep(settings.dlq_replay_interval)
+
+
+async def replay_tick(
+    storage: Storage, dlq: DiskQueue, settings: Settings, metrics: Metrics
+) -> int:
+    """Replay what is due; return how many batches were stored."""
+    due = await trio.to_thread.run_sync(dlq.due, time.time(), settings.dlq_max_replay_per_tick)
+    stored = 0
+    for entry in due:
+        try:
+            batch = await trio.to_thread.run_sync(dlq.read, entry)
+        except EntryGone:
+            continue  # evicted meanwhile (evict_oldest), already counted there
+        except CorruptEnvelope as exc:
+            await trio.to_thread.run_sync(dlq.quarantine, entry, exc.reason)
+            metrics.dlq_quarantined.labels("corrupt").inc()
+            log.error("DLQ file %s is corrupt, moved to quarantine: %s", entry.path.name, exc)
+            continue
+        try:
+            await storage.write(batch)
+        except StorageError as exc:
+            metrics.dlq_replay_failures.inc()
+            quarantined = await trio.to_thread.run_sync(
+                partial(
+                    dlq.failed, entry, time.time(), base_delay=BASE_DELAY_S,
+                    max_delay=MAX_DELAY_S, max_retries=settings.dlq_max_retries,
+                    error=str(exc),
+                )
+            )  # fmt: skip
+            if quarantined:
+                metrics.dlq_quarantined.labels("retries").inc()
+                log.error("DLQ file %s failed %d times, moved to quarantine: %s",
+                          entry.path.name, settings.dlq_max_retries, exc)  # fmt: skip
+            if isinstance(exc, StorageUnavailable):
+                break
+            continue
+        await trio.to_thread.run_sync(dlq.done, entry)
+        metrics.dlq_replayed.inc()
+        stored += 1
+    files, size = await trio.to_thread.run_sync(dlq.usage)
+    metrics.dlq_files.set(files)
+    metrics.dlq_bytes.set(size)
+    if stored:
+        log.info("DLQ replay stored %d batches; %d files left", stored, files)
+    return stored
