@@ -7,9 +7,12 @@ under ``reject`` clients get retryable refusals and nothing acknowledged is lost
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sqlite3
+import subprocess
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import grpc
@@ -122,5 +125,80 @@ def test_postgres_stopped_mid_export_loses_nothing_acknowledged(tmp_path: Path) 
         _wait_stored(srv, acked, timeout=120)
     finally:
         backends.pg_cluster("start")
+        channel.close()
+        srv.stop()
+
+
+@pytest.fixture
+def small_fs(tmp_path: Path) -> Iterator[Path]:
+    """A 4 MiB tmpfs of this test's own (mounting needs root, as CI and this machine have)."""
+    mount = tmp_path / "small-fs"
+    mount.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", str(mount)],
+                   check=True, capture_output=True, timeout=30)  # fmt: skip
+    try:
+        yield mount
+    finally:
+        subprocess.run(["umount", "-l", str(mount)], capture_output=True, timeout=30)
+
+
+@pytest.mark.timeout(120)
+def test_sqlite_on_a_full_disk_goes_to_the_dlq_and_replays(
+    tmp_path: Path, small_fs: Path
+) -> None:
+    # the database on the small file system, the DLQ (tmp_path/dlq) on the normal one
+    srv = start_server(tmp_path, db_path=small_fs / "otelctx.db",
+                       env={"DLQ_REPLAY_INTERVAL": "1s"})  # fmt: skip
+    channel, export = _exporter(srv)
+    acked: set[str] = set()
+    filler = small_fs / "filler"
+    try:
+        body, ids = _request(6, 0, spans=20)
+        export(body, timeout=30)
+        acked.update(ids)
+        # fill the file system to the last byte
+        with contextlib.suppress(OSError), filler.open("wb") as f:
+            while True:
+                f.write(b"\0" * 65536)
+                f.flush()
+        for seq in range(1, 6):
+            body, ids = _request(6, seq, spans=200)
+            export(body, timeout=30)  # acknowledged although the database's disk is full
+            acked.update(ids)
+        _, metrics = srv.get("/metrics/prometheus")
+        assert b"otelcontext_dlq_enqueued_total" in metrics
+        assert b"otelcontext_dlq_enqueued_total 0.0" not in metrics
+        filler.unlink()  # space again: the replay task stores the batches
+        _wait_stored(srv, acked)
+    finally:
+        channel.close()
+        srv.stop()
+
+
+@pytest.mark.timeout(120)
+def test_evict_oldest_counts_and_warns_for_what_it_evicts(tmp_path: Path) -> None:
+    srv = start_server(tmp_path, env={"DLQ_MAX_FILES": "2", "DLQ_FULL_POLICY": "evict_oldest",
+                                      "DLQ_REPLAY_INTERVAL": "1s"})  # fmt: skip
+    channel, export = _exporter(srv)
+    lock = sqlite3.connect(srv.db_path, timeout=30)
+    batches: list[set[str]] = []
+    try:
+        lock.execute("BEGIN EXCLUSIVE")
+        for seq in range(4):
+            body, ids = _request(7, seq, spans=10)
+            export(body, timeout=30)  # all acknowledged; the DLQ keeps the newest two
+            batches.append(set(ids))
+        _, metrics = srv.get("/metrics/prometheus")
+        assert b"otelcontext_dlq_evicted_total 2.0" in metrics
+        evicted_bytes = [ln for ln in metrics.decode().splitlines()
+                         if ln.startswith("otelcontext_dlq_evicted_bytes_total")]  # fmt: skip
+        assert float(evicted_bytes[0].split()[1]) > 0
+        warnings = [ln for ln in srv.log_text().splitlines() if "DLQ full: evicted" in ln]
+        assert len(warnings) == 2, "one warning per eviction"
+        lock.rollback()
+        _wait_stored(srv, batches[2] | batches[3])
+        assert not (batches[0] | batches[1]) & _stored(srv), "the evicted batches are gone"
+    finally:
+        lock.close()
         channel.close()
         srv.stop()
