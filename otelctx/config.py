@@ -1,8 +1,8 @@
 """Settings: every environment variable otelctx reads, parsed and validated in one place.
 
-This module is the only reader of configuration. It is pure (stdlib only) and never touches
-``os.environ`` itself: callers pass a mapping, so tests and ``otelctx check-config`` see exactly
-what ``serve`` would.
+This module is the only reader of configuration. It is pure (stdlib, plus the tenant rule of
+``otelctx.tenants``) and never touches ``os.environ`` itself: callers pass a mapping, so
+tests and ``otelctx check-config`` see exactly what ``serve`` would.
 
 Contract of :func:`load`:
 
