@@ -202,3 +202,26 @@ def test_evict_oldest_counts_and_warns_for_what_it_evicts(tmp_path: Path) -> Non
         lock.close()
         channel.close()
         srv.stop()
+
+
+@pytest.mark.timeout(120)
+def test_dlq_files_left_at_shutdown_are_replayed_after_a_restart(tmp_path: Path) -> None:
+    env = {"DLQ_REPLAY_INTERVAL": "1s"}
+    srv = start_server(tmp_path, env=env)
+    channel, export = _exporter(srv)
+    lock = sqlite3.connect(srv.db_path, timeout=30)
+    try:
+        lock.execute("BEGIN EXCLUSIVE")
+        body, acked = _request(8, 0, spans=30)
+        export(body, timeout=30)  # acknowledged into the DLQ
+        channel.close()
+        assert srv.stop() == 0
+        assert list((tmp_path / "dlq").glob("*.dlq")), "still on disk after the stop"
+    finally:
+        lock.close()
+    restarted = start_server(tmp_path, env=env, db_path=srv.db_path)
+    try:
+        _wait_stored(restarted, set(acked))
+        assert not list((tmp_path / "dlq").glob("*.dlq"))
+    finally:
+        restarted.stop()
