@@ -5,6 +5,8 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+import trio
+
 from otelctx.config import Settings
 from otelctx.dlq import DiskQueue
 from otelctx.nurseries.dlq import replay_tick
@@ -57,6 +59,8 @@ async def test_a_failing_replay_backs_off_and_quarantines_after_the_retries(
         assert dlq.entries()[0].attempts == 1
         # once due again, the second failure reaches DLQ_MAX_RETRIES: quarantined
         dlq.failed(dlq.entries()[0], time.time(), base_delay=0, max_delay=0, max_retries=0)
+        await trio.sleep(0.05)  # the due time is kept in whole milliseconds
+        assert dlq.due(time.time(), 10), "due now"
         assert await replay_tick(storage, dlq, settings, metrics) == 0
     assert dlq.usage() == (0, 0)
     assert value(metrics, "otelcontext_dlq_quarantined_total", reason="retries") == 1
