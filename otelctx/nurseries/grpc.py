@@ -27,8 +27,6 @@ from typing import Any
 
 import trio
 import trio_asyncio
-from google.protobuf.duration_pb2 import Duration
-from google.rpc.error_details_pb2 import RetryInfo
 from grpclib.config import Configuration
 from grpclib.const import Cardinality, Handler, Status
 from grpclib.encoding.proto import ProtoStatusDetailsCodec
@@ -48,6 +46,7 @@ from otelctx.otlp import (
     PayloadTooLarge,
     decompress,
     export_response,
+    retry_info,
     sanitize_tenant,
 )
 from otelctx.telemetry import Metrics
@@ -94,8 +93,7 @@ class _Services:
 
 
 def _retryable(message: str, retry_after_s: float) -> GRPCError:
-    delay = Duration(seconds=int(retry_after_s), nanos=int((retry_after_s % 1) * 1e9))
-    return GRPCError(Status.UNAVAILABLE, message, [RetryInfo(retry_delay=delay)])
+    return GRPCError(Status.UNAVAILABLE, message, [retry_info(retry_after_s)])
 
 
 class _Receiver:

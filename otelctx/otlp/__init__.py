@@ -20,7 +20,7 @@ from otelctx.otlp.policy import IngestPolicy, severity_of
 from otelctx.otlp.responses import (
     export_response,
     grpc_status_details_bin,
-    retry_info_bin,
+    retry_info,
     status_body,
 )
 from otelctx.tenants import InvalidTenant, sanitize_tenant
@@ -39,7 +39,7 @@ __all__ = [
     "decompress",
     "export_response",
     "grpc_status_details_bin",
-    "retry_info_bin",
+    "retry_info",
     "sanitize_tenant",
     "severity_of",
     "status_body",

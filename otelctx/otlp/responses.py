@@ -67,29 +67,25 @@ def status_body(
     if encoding is Encoding.JSON:
         document: dict[str, JSONValue] = {"code": code, "message": message}
         if retry_after_s is not None:
-            delay: str = _retry_info(retry_after_s).retry_delay.ToJsonString()
+            delay: str = retry_info(retry_after_s).retry_delay.ToJsonString()
             document["details"] = [{"@type": RETRY_INFO_TYPE_URL, "retryDelay": delay}]
         return orjson.dumps(document)
     return grpc_status_details_bin(code, message, retry_after_s)
-
-
-def retry_info_bin(retry_after_s: float) -> bytes:
-    """A serialized ``google.rpc.RetryInfo`` asking the client to wait ``retry_after_s``."""
-    serialized: bytes = _retry_info(retry_after_s).SerializeToString()
-    return serialized
 
 
 def grpc_status_details_bin(code: int, message: str, retry_after_s: float | None) -> bytes:
     """A serialized ``google.rpc.Status`` for the ``grpc-status-details-bin`` trailer."""
     status = Status(code=code, message=message)
     if retry_after_s is not None:
-        status.details.add().Pack(_retry_info(retry_after_s))
+        status.details.add().Pack(retry_info(retry_after_s))
     serialized: bytes = status.SerializeToString()
     return serialized
 
 
-def _retry_info(retry_after_s: float) -> RetryInfo:
-    """``ValueError`` for a negative or non-finite delay (a caller bug)."""
+def retry_info(retry_after_s: float) -> RetryInfo:
+    """A ``google.rpc.RetryInfo`` asking the client to wait ``retry_after_s``.
+
+    ``ValueError`` for a negative or non-finite delay (a caller bug)."""
     if not math.isfinite(retry_after_s) or retry_after_s < 0:
         raise ValueError(
             f"retry_after_s must be a finite, non-negative number of seconds, got {retry_after_s!r}"

@@ -18,7 +18,7 @@ from otelctx.otlp import (
     Encoding,
     export_response,
     grpc_status_details_bin,
-    retry_info_bin,
+    retry_info,
     status_body,
 )
 
@@ -94,8 +94,8 @@ def test_status_body_json() -> None:
     assert info.retry_delay.seconds == 2
 
 
-def test_retry_info_bin() -> None:
-    info = RetryInfo.FromString(retry_info_bin(0.25))
+def test_retry_info() -> None:
+    info = retry_info(0.25)
     assert (info.retry_delay.seconds, info.retry_delay.nanos) == (0, 250_000_000)
 
 
@@ -112,4 +112,4 @@ def test_grpc_status_details_bin() -> None:
 @pytest.mark.parametrize("bad", [-1.0, float("nan"), float("inf")])
 def test_retry_delay_must_be_finite_and_non_negative(bad: float) -> None:
     with pytest.raises(ValueError, match="retry_after_s"):
-        retry_info_bin(bad)
+        retry_info(bad)
