@@ -20,6 +20,20 @@ from typing import Protocol
 
 from otelctx.config import Settings
 from otelctx.model import LogRecord, MetricPoint, SpanRecord, TraceSummary
+from otelctx.storage.queries import (
+    DashboardStats,
+    LatencyPoint,
+    LogQuery,
+    MetricBucket,
+    MetricQuery,
+    Page,
+    PurgeCounts,
+    ServiceMap,
+    StoreStats,
+    TraceQuery,
+    TraceRow,
+    TrafficBucket,
+)
 
 
 class StorageError(Exception):
@@ -129,9 +143,11 @@ class Storage(Protocol):
         ...
 
     async def p99_duration(
-        self, tenant_id: str, start_ns: int, end_ns: int, *, row_cap: int
+        self, tenant_id: str, start_ns: int, end_ns: int, *, row_cap: int,
+        services: tuple[str, ...] = (),
     ) -> Percentile:
-        """Nearest-rank p99 of trace durations with start in [start_ns, end_ns)."""
+        """Nearest-rank p99 of trace durations with start in [start_ns, end_ns)
+        (and, when ``services`` is given, a root service among them)."""
         ...
 
     async def count_older(self, table: str, cutoff_ns: int) -> int:
@@ -150,3 +166,56 @@ class Storage(Protocol):
         ...
 
     def pool_stats(self) -> PoolStats: ...
+
+    # -- the query API (otelctx.storage.queries); every call is scoped to one tenant ----
+
+    async def search_traces(self, q: TraceQuery) -> Page[TraceRow]:
+        """Traces matching ``q`` (see the module docstring of queries), sorted by
+        ``q.sort`` then trace_id, so pages are stable; ``total`` counts every match."""
+        ...
+
+    async def search_logs(self, q: LogQuery) -> Page[LogRecord]: ...
+
+    async def log_context(
+        self, tenant_id: str, time_ns: int, window_ns: int, limit: int
+    ) -> list[LogRecord]:
+        """Logs in ``[time_ns - window_ns, time_ns + window_ns]``, oldest first: at most
+        ``limit`` before ``time_ns`` (the nearest ones) and ``limit`` from it on."""
+        ...
+
+    async def metric_buckets(self, q: MetricQuery) -> list[MetricBucket]:
+        """Non-empty buckets of ``q.step_ns`` aligned to multiples of it, oldest first."""
+        ...
+
+    async def list_services(self, tenant_id: str) -> list[str]:
+        """Distinct service names of spans, logs and metric points, sorted."""
+        ...
+
+    async def list_metric_names(self, tenant_id: str, service: str | None) -> list[str]: ...
+
+    async def traffic(
+        self, tenant_id: str, start_ns: int, end_ns: int, step_ns: int, services: tuple[str, ...]
+    ) -> list[TrafficBucket]:
+        """Traces started per step-aligned bucket, with how many ended in error."""
+        ...
+
+    async def latency_points(
+        self, tenant_id: str, start_ns: int, end_ns: int, services: tuple[str, ...], limit: int
+    ) -> list[LatencyPoint]:
+        """The ``limit`` most recent traces of the window, newest first."""
+        ...
+
+    async def dashboard(
+        self, tenant_id: str, start_ns: int, end_ns: int, services: tuple[str, ...]
+    ) -> DashboardStats: ...
+
+    async def service_map(self, tenant_id: str, start_ns: int, end_ns: int) -> ServiceMap:
+        """Services of the spans started in the window, and the calls between them
+        (a child span whose parent span is in another service), sorted by name."""
+        ...
+
+    async def stats(self, tenant_id: str) -> StoreStats: ...
+
+    async def purge_tenant(self, tenant_id: str, cutoff_ns: int) -> PurgeCounts:
+        """Delete the tenant's rows older than ``cutoff_ns`` (all four data tables)."""
+        ...
