@@ -5,9 +5,10 @@ from __future__ import annotations
 from typing import cast
 
 import orjson
-from quart import Response, current_app
+from quart import Response, current_app, request
 
 from otelctx.deps import Deps
+from otelctx.tenants import header_text, sanitize_tenant
 
 
 def deps() -> Deps:
@@ -20,3 +21,11 @@ def json_response(payload: object, status: int = 200) -> Response:
 
 def error(message: str, status: int) -> Response:
     return json_response({"error": message}, status)
+
+
+def request_tenant() -> str:
+    """The tenant of an API request: X-Tenant-ID, else DEFAULT_TENANT.
+
+    Raises InvalidTenant for a header that breaks the tenant rule."""
+    tenant = sanitize_tenant(header_text(request.headers.get("X-Tenant-ID")))
+    return tenant or deps().settings.default_tenant

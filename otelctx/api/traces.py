@@ -4,22 +4,15 @@ from __future__ import annotations
 
 import re
 
-from quart import Blueprint, Response, request
+from quart import Blueprint, Response
 
-from otelctx.api.context import deps, error, json_response
+from otelctx.api.context import deps, error, json_response, request_tenant
 from otelctx.api.render import log_view, span_view, trace_view
-from otelctx.tenants import InvalidTenant, header_text, sanitize_tenant
+from otelctx.tenants import InvalidTenant
 
 blueprint = Blueprint("traces", __name__)
 
 _TRACE_ID = re.compile(r"[0-9a-f]{32}")
-
-
-def request_tenant() -> str:
-    """The tenant of an API request: X-Tenant-ID, else DEFAULT_TENANT."""
-    d = deps()
-    tenant = sanitize_tenant(header_text(request.headers.get("X-Tenant-ID")))
-    return tenant or d.settings.default_tenant
 
 
 @blueprint.get("/api/traces/<trace_id>")
