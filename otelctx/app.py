@@ -4,7 +4,7 @@ Nesting gives the shutdown order::
 
     trio_asyncio loop
       storage                       opened first, closed last
-        root nursery                signals, samplers
+        root nursery                signals, samplers, database health
           pipeline nursery          writer
             ingest nursery          gRPC server, HTTP server
 
@@ -25,11 +25,13 @@ import trio
 import trio_asyncio
 
 from otelctx.config import Settings
+from otelctx.dbhealth import DbHealth
 from otelctx.deps import Deps, Readiness
 from otelctx.dlq import DiskQueue
 from otelctx.ingest.admission import Admission, Submission
 from otelctx.ingest.decoding import open_decoder
 from otelctx.ingest.service import Ingest
+from otelctx.nurseries.dbhealth import run_db_health
 from otelctx.nurseries.dlq import run_dlq_replay
 from otelctx.nurseries.grpc import run_grpc
 from otelctx.nurseries.http import run_http
@@ -90,12 +92,16 @@ async def serve(
             )
         )  # fmt: skip
         writer = WriterState(dlq)
-        deps = Deps(settings, storage, metrics, ingest, writer, readiness)
+        db_health = DbHealth(metrics.db_up.labels(driver=storage.driver))
+        deps = Deps(settings, storage, metrics, ingest, writer, readiness, db_health)
         async with trio.open_nursery() as root:
             if handle_signals:
                 await root.start(run_signals, stop, root.cancel_scope)
             root.start_soon(run_lag_sampler, metrics, name="lag-sampler")
             root.start_soon(run_pool_sampler, storage, metrics, name="pool-sampler")
+            root.start_soon(
+                run_db_health, storage, db_health, settings.db_health_interval, name="db-health"
+            )
             await root.start(run_retention, storage, settings, metrics, name="retention")
             await root.start(run_dlq_replay, storage, dlq, settings, metrics, name="dlq-replay")
             async with trio.open_nursery() as pipeline:

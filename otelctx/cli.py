@@ -16,7 +16,14 @@ from collections.abc import Awaitable, Callable, Sequence
 import trio
 
 from otelctx import __version__
-from otelctx.config import ConfigError, Settings, describe, load, startup_warnings
+from otelctx.config import (
+    ConfigError,
+    Settings,
+    describe,
+    key_file_summary,
+    load,
+    startup_warnings,
+)
 from otelctx.storage.base import StorageError
 
 log = logging.getLogger("otelctx")
@@ -66,6 +73,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "check-config":
         for name, value in describe(settings):
             print(f"{name}={value}")
+        keys = key_file_summary(settings)
+        if keys is not None:  # a comment line: the output stays a valid env file
+            print(f"# API_TENANT_KEYS_FILE holds {keys} (keys are never shown)")
         for warning in startup_warnings(settings):
             print(f"warning: {warning}", file=sys.stderr)
         return 0

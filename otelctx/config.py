@@ -1,8 +1,10 @@
 """Settings: every environment variable otelctx reads, parsed and validated in one place.
 
 This module is the only reader of configuration. It is pure (stdlib, plus the tenant rule of
-``otelctx.tenants``) and never touches ``os.environ`` itself: callers pass a mapping, so
-tests and ``otelctx check-config`` see exactly what ``serve`` would.
+``otelctx.tenants`` and the key file format of ``otelctx.auth``) and never touches
+``os.environ`` itself: callers pass a mapping, so tests and ``otelctx check-config`` see
+exactly what ``serve`` would. The one file it reads is ``API_TENANT_KEYS_FILE``, so that a
+bad key file stops the server at start like any other bad setting.
 
 Contract of :func:`load`:
 
@@ -16,24 +18,27 @@ Contract of :func:`load`:
   line naming the variable, the offending value (secrets masked) and what is allowed; the CLI
   prints it and exits with status 2.
 
-Secrets (``DB_DSN`` passwords, ``API_KEY``) never appear in error messages, in
-:func:`describe`, or in ``repr(Settings)``.
+Secrets (``DB_DSN`` passwords, ``API_KEY``, the keys of ``API_TENANT_KEYS_FILE``) never
+appear in error messages, in :func:`describe`, or in ``repr(Settings)``; of the key file only
+its path and the number of keys are ever shown.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from typing import Any
 
+from otelctx.auth import KeyEntry, KeyFileError, digest, parse_key_file
 from otelctx.tenants import MAX_TENANT_LEN, TENANT_RULE, forbidden_char
 
 __all__ = [
     "ConfigError",
     "Settings",
     "describe",
+    "key_file_summary",
     "load",
     "parse_duration",
     "scrub_dsn",
@@ -43,6 +48,8 @@ __all__ = [
 _MIB = 1024 * 1024
 _REDACTED = "REDACTED"
 _MASKED_KEY = "********"
+# A key file is a few lines per tenant; anything this large is the wrong file.
+_KEY_FILE_MAX_BYTES = 16 * _MIB
 
 
 class ConfigError(Exception):
@@ -63,6 +70,12 @@ class Settings:
     # repr=False: a logged or printed Settings must not carry the DSN password or the API key.
     db_dsn: str = field(default="data/otelcontext.db", repr=False)
     api_key: str = field(default="", repr=False)
+    api_tenant_keys_file: str = ""
+    # Loaded from api_tenant_keys_file by load(): digests and tenants, never the keys.
+    api_tenant_keys: tuple[KeyEntry, ...] = field(default=(), repr=False)
+    api_rate_limit_rps: int = 100
+    trust_proxy_headers: bool = False
+    db_health_interval: float = 5.0
     hot_retention_days: int = 7
     ingest_min_severity: int = 9
     ingest_allowed_services: frozenset[str] = frozenset()
@@ -422,6 +435,10 @@ _VARS: tuple[_Var, ...] = (
     ),
     _Var("DB_DSN", "db_dsn", _opaque, show=scrub_dsn, echo=lambda text: _quote(scrub_dsn(text))),
     _Var("API_KEY", "api_key", _opaque, show=_mask_key, echo=lambda _text: _MASKED_KEY),
+    _Var("API_TENANT_KEYS_FILE", "api_tenant_keys_file", _opaque),
+    _Var("API_RATE_LIMIT_RPS", "api_rate_limit_rps", _integer(0, 1_000_000)),
+    _Var("TRUST_PROXY_HEADERS", "trust_proxy_headers", _boolean),
+    _Var("DB_HEALTH_INTERVAL", "db_health_interval", _duration(0.1, 3600.0)),
     _Var("HOT_RETENTION_DAYS", "hot_retention_days", _integer(1, 36_500)),
     _Var("INGEST_MIN_SEVERITY", "ingest_min_severity", _severity, show=_show_severity),
     _Var("INGEST_ALLOWED_SERVICES", "ingest_allowed_services", _csv),
@@ -468,7 +485,8 @@ def load(environ: Mapping[str, str]) -> Settings:
 
     Raises :class:`ConfigError` for the first bad value, in a fixed order: each variable in
     table order, then the cross-variable rules (``DB_DSN`` required for postgres/mysql; SQLite
-    refused in production unless ``OTELCONTEXT_ALLOW_SQLITE_PROD`` is true).
+    refused in production unless ``OTELCONTEXT_ALLOW_SQLITE_PROD`` is true), then the key
+    file (unreadable, malformed, duplicate or missing keys; ``API_KEY`` also listed in it).
     """
     values: dict[str, Any] = {}
     for var in _VARS:
@@ -495,14 +513,54 @@ def load(environ: Mapping[str, str]) -> Settings:
             "services; use DB_DRIVER=postgres, or set OTELCONTEXT_ALLOW_SQLITE_PROD=true to "
             "accept the risk",
         )
-    if settings.api_key:
-        # Refusing is safer than serving unauthenticated while the operator believes
-        # the key protects the API.
-        raise ConfigError(
-            f"API_KEY={_MASKED_KEY} is set, but this build has no API authentication yet: "
-            "unset it and restrict access to the ports at the network level",
-        )
+    if settings.api_tenant_keys_file:
+        entries = _load_key_file(settings.api_tenant_keys_file)
+        if settings.api_key:
+            shared = digest(settings.api_key)
+            for entry in entries:
+                if entry.digest == shared:
+                    raise ConfigError(
+                        f"API_KEY={_MASKED_KEY} is also the key on line {entry.line} of "
+                        f"API_TENANT_KEYS_FILE={settings.api_tenant_keys_file!r}: a key "
+                        "is either bound to a tenant (the file) or not (API_KEY); use two keys",
+                    )
+        settings = replace(settings, api_tenant_keys=tuple(entries))
     return settings
+
+
+def _load_key_file(path: str) -> list[KeyEntry]:
+    where = f"API_TENANT_KEYS_FILE={path!r}"
+    try:
+        with open(path, "rb") as f:
+            raw = f.read(_KEY_FILE_MAX_BYTES + 1)
+    except OSError as exc:
+        raise ConfigError(
+            f"{where} cannot be read ({exc.strerror or exc}): it must be a readable file of "
+            "key=tenant lines",
+        ) from None
+    if len(raw) > _KEY_FILE_MAX_BYTES:
+        raise ConfigError(f"{where} is larger than {_KEY_FILE_MAX_BYTES // _MIB} MiB")
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = raw[: exc.start].count(b"\n") + 1
+        raise ConfigError(f"{where} line {line}: is not UTF-8 text") from None
+    try:
+        return parse_key_file(text)
+    except KeyFileError as exc:
+        raise ConfigError(f"{where} {exc}") from None
+
+
+def key_file_summary(settings: Settings) -> str | None:
+    """``"N keys for M tenants"`` of the loaded key file (never a key), None without one."""
+    if not settings.api_tenant_keys_file:
+        return None
+    keys = settings.api_tenant_keys
+    tenants = {entry.tenant for entry in keys}
+    return (
+        f"{len(keys)} key{'s' if len(keys) != 1 else ''} for "
+        f"{len(tenants)} tenant{'s' if len(tenants) != 1 else ''}"
+    )
 
 
 def describe(settings: Settings) -> list[tuple[str, str]]:
@@ -516,6 +574,11 @@ def describe(settings: Settings) -> list[tuple[str, str]]:
 def startup_warnings(settings: Settings) -> list[str]:
     """One-line warnings worth logging at start for a configuration that :func:`load` accepted."""
     warnings: list[str] = []
+    if not settings.api_key and not settings.api_tenant_keys_file:
+        warnings.append(
+            "API and ingest are unauthenticated (neither API_KEY nor API_TENANT_KEYS_FILE is "
+            "set): anyone who reaches the ports can read and write every tenant's data",
+        )
     if settings.app_env not in ("development", "production"):
         warnings.append(
             f"APP_ENV={settings.app_env!r} is neither 'development' nor 'production': "

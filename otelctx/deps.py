@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from otelctx.config import Settings
+from otelctx.dbhealth import DbHealth
 from otelctx.ingest.service import Ingest
 from otelctx.nurseries.writer import WriterState
 from otelctx.storage.base import Storage
@@ -32,3 +33,5 @@ class Deps:
     ingest: Ingest
     writer: WriterState
     readiness: Readiness
+    # The database health gate (pings by nurseries/dbhealth.py and /ready).
+    db_health: DbHealth = field(default_factory=DbHealth)

@@ -11,6 +11,8 @@ from dataclasses import dataclass
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
+AUTH_FAILURE_REASONS = ("missing_header", "bad_scheme", "bad_key")
+
 _LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 _BATCH_BUCKETS = (1, 10, 50, 100, 250, 500, 1000, 2500, 5000, 10000, 20000, 50000)
 
@@ -49,6 +51,10 @@ class Metrics:
     dlq_evicted: Counter
     dlq_evicted_bytes: Counter
     internal_errors: Counter
+    api_rate_limited: Counter
+    api_auth_failures: Counter
+    api_tenant_mismatch: Counter
+    api_db_unavailable: Counter
 
 
 def create_metrics(driver: str) -> Metrics:
@@ -168,8 +174,30 @@ def create_metrics(driver: str) -> Metrics:
             "otelcontext_internal_errors", "Unexpected errors caught at a task or request top"
             " level", ["subsystem"], registry=r,
         ),
+        api_rate_limited=Counter(
+            "otelcontext_api_rate_limited", "Requests refused with 429 by the per-IP rate"
+            " limit (API_RATE_LIMIT_RPS)", registry=r,
+        ),
+        api_auth_failures=Counter(
+            "otelcontext_api_auth_failures", "Requests refused for want of a valid API key"
+            " (HTTP 401, gRPC UNAUTHENTICATED), by reason", ["reason"], registry=r,
+        ),
+        api_tenant_mismatch=Counter(
+            "otelcontext_api_tenant_mismatch", "Requests refused because a key bound to one"
+            " tenant named another (HTTP 403, gRPC PERMISSION_DENIED)", ["transport"],
+            registry=r,
+        ),
+        api_db_unavailable=Counter(
+            "otelcontext_api_db_unavailable", "API requests answered 503 while the database"
+            " health gate is closed", registry=r,
+        ),
     )  # fmt: skip
     m.db_up.labels(driver=driver).set(0)
+    # Known label values from the start, so that rate() sees the first failure.
+    for reason in AUTH_FAILURE_REASONS:
+        m.api_auth_failures.labels(reason)
+    for transport in ("grpc", "http"):
+        m.api_tenant_mismatch.labels(transport)
     return m
 
 

@@ -1,4 +1,8 @@
-"""The HTTP application: OTLP/HTTP receiver, probes, metrics and the query API."""
+"""The HTTP application: OTLP/HTTP receiver, probes, metrics and the query API.
+
+Every request passes the middleware of ``security.py`` first (recovery, per-IP rate limit,
+API key, tenant, database health gate); routes read their tenant with ``request_tenant()``.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +12,7 @@ from quart import Quart, Response
 from quart_trio import QuartTrio
 from werkzeug.exceptions import HTTPException
 
-from otelctx.api import otlp_http, probes, traces
+from otelctx.api import otlp_http, probes, security, traces
 from otelctx.api.context import json_response
 from otelctx.deps import Deps
 
@@ -25,12 +29,9 @@ def create_app(deps: Deps) -> Quart:
 
     @app.errorhandler(HTTPException)
     async def http_error(exc: HTTPException) -> Response:
-        return json_response({"error": (exc.name or "error").lower()}, exc.code or 500)
+        code = exc.code or 500
+        message = "internal" if code == 500 else (exc.name or "error").lower()
+        return json_response({"error": message}, code)
 
-    @app.errorhandler(Exception)
-    async def unexpected(exc: Exception) -> Response:
-        deps.metrics.internal_errors.labels("http").inc()
-        log.exception("unhandled error in an HTTP route")
-        return json_response({"error": "internal"}, 500)
-
+    security.install(app, deps)
     return app

@@ -1,4 +1,4 @@
-"""Access to the app's dependencies from inside a request."""
+"""Access to the app's dependencies and the request's identity from inside a request."""
 
 from __future__ import annotations
 
@@ -7,8 +7,12 @@ from typing import cast
 import orjson
 from quart import Response, current_app, request
 
+from otelctx.auth import AuthRequired, Identity
 from otelctx.deps import Deps
-from otelctx.tenants import header_text, sanitize_tenant
+from otelctx.tenants import InvalidTenant
+
+# Where the security middleware (api/security.py) leaves the Identity in the ASGI scope.
+IDENTITY_SCOPE_KEY = "otelctx.identity"
 
 
 def deps() -> Deps:
@@ -23,9 +27,27 @@ def error(message: str, status: int) -> Response:
     return json_response({"error": message}, status)
 
 
-def request_tenant() -> str:
-    """The tenant of an API request: X-Tenant-ID, else DEFAULT_TENANT.
+def request_identity() -> Identity:
+    """The identity the security middleware resolved; it runs before every route."""
+    identity = request.scope.get(IDENTITY_SCOPE_KEY)
+    if not isinstance(identity, Identity):
+        # Fail closed: a route must never fall back to trusting the raw headers.
+        raise RuntimeError("request has no identity: the security middleware is not installed")
+    return identity
 
-    Raises InvalidTenant for a header that breaks the tenant rule."""
-    tenant = sanitize_tenant(header_text(request.headers.get("X-Tenant-ID")))
-    return tenant or deps().settings.default_tenant
+
+def request_tenant() -> str:
+    """The tenant of an API request: the API key's bound tenant, else ``X-Tenant-ID``, else
+    ``DEFAULT_TENANT`` — as resolved once by the security middleware.
+
+    On ``/api/*`` a bad header (400), a missing or bad key (401) and a bound key naming
+    another tenant (403) were answered before the route ran. Elsewhere (public routes):
+    raises :class:`AuthRequired` (answered 401) when authentication is on and the request has
+    no valid key, and :class:`InvalidTenant` (answered 400) for a bad ``X-Tenant-ID``.
+    """
+    identity = request_identity()
+    if identity.auth_failure is not None:
+        raise AuthRequired(identity.auth_failure)
+    if identity.tenant_error is not None:
+        raise InvalidTenant(identity.tenant_error)
+    return identity.tenant or deps().settings.default_tenant

@@ -6,6 +6,8 @@ other types and encodings, 405 for other methods, 400 with a google.rpc.Status i
 request's encoding for undecodable bodies, 200 for an empty request, 200 with
 partial_success when some items were refused. Capacity is checked before the body is
 read: overload and outages answer 503 with Retry-After, which OTLP clients retry.
+The API key and the tenant were checked by the security middleware (api/security.py)
+before this module runs.
 """
 
 from __future__ import annotations
@@ -15,22 +17,19 @@ import time
 
 from quart import Blueprint, Response, request
 
-from otelctx.api.context import deps
+from otelctx.api.context import deps, request_identity
 from otelctx.ingest.errors import ExportFailed, ExportRefused
 from otelctx.ingest.service import ExportResult
 from otelctx.model import Signal
 from otelctx.otlp import (
     DecodeError,
     Encoding,
-    InvalidTenant,
     PayloadTooLarge,
     UnsupportedEncoding,
     decompress,
     export_response,
-    sanitize_tenant,
     status_body,
 )
-from otelctx.tenants import header_text
 
 blueprint = Blueprint("otlp_http", __name__)
 
@@ -94,11 +93,14 @@ async def export(signal_name: str) -> Response:
 async def _export(signal: Signal, encoding: Encoding) -> ExportResult:
     d = deps()
     limit = d.settings.http_max_body_bytes
-    try:
-        tenant = sanitize_tenant(header_text(request.headers.get("X-Tenant-ID")))
-    except InvalidTenant as exc:
-        raise _Reject(400, _INVALID_ARGUMENT, f"invalid X-Tenant-ID header: {exc}",
-                      "invalid") from None  # fmt: skip
+    # Resolved by the security middleware: the API key's bound tenant wins over the header
+    # (a mismatch was refused with 403); None lets ingest use tenant.id or DEFAULT_TENANT.
+    identity = request_identity()
+    if identity.tenant_error is not None:
+        raise _Reject(400, _INVALID_ARGUMENT,
+                      f"invalid X-Tenant-ID header: {identity.tenant_error}",
+                      "invalid")  # fmt: skip
+    tenant = identity.tenant
     content_encoding = request.headers.get("Content-Encoding")
     try:
         d.ingest.check_capacity(request.content_length or 0)

@@ -35,7 +35,7 @@ async def ready() -> Response:
         database = "unavailable: ping timed out"
     # Not gated on the writer's last commit: an instance taken out of rotation after a
     # failed commit would get no exports to prove it recovered, and stay out forever.
-    d.metrics.db_up.labels(driver=d.storage.driver).set(1 if database == "ok" else 0)
+    d.db_health.observe(None if database == "ok" else database)
     services = {name: name in d.readiness.started for name in sorted(d.readiness.expected)}
     # Above 95% the queue is about to refuse exports: tell load balancers to send them to
     # an instance with room. It turns back by itself as the writer drains the queue.

@@ -10,6 +10,12 @@ Resource handling: ``run_grpc`` owns the server; on cancellation it stops listen
 lets in-flight exports finish under SHUTDOWN_TIMEOUT, then closes. ``task_status``
 reports the bound port once the socket listens.
 
+Authentication (when API_KEY or API_TENANT_KEYS_FILE is set): ``authorization: Bearer
+<key>`` metadata, checked before anything else and before the body is read. Missing or
+bad → UNAUTHENTICATED (not retryable: SDKs give up), counted in
+``otelcontext_api_auth_failures_total``; a key bound to a tenant wins over ``x-tenant-id``,
+and naming another tenant → PERMISSION_DENIED.
+
 Error handling: bad input → INVALID_ARGUMENT; too large → RESOURCE_EXHAUSTED
 (not retryable, as OTLP requires); overload / database unavailable / draining →
 UNAVAILABLE with a google.rpc.RetryInfo detail; storage failures → INTERNAL.
@@ -35,6 +41,7 @@ from grpclib.protocol import H2Protocol
 from grpclib.server import Server, Stream
 from h2.settings import SettingCodes
 
+from otelctx.auth import AuthFailure, KeyTable, TenantMismatch, authenticate, bind_tenant
 from otelctx.config import Settings
 from otelctx.ingest.errors import ExportFailed, ExportRefused
 from otelctx.ingest.service import Ingest
@@ -96,9 +103,15 @@ def _retryable(message: str, retry_after_s: float) -> GRPCError:
     return GRPCError(Status.UNAVAILABLE, message, [retry_info(retry_after_s)])
 
 
+def _metadata_text(stream: Stream[bytes, bytes], key: str) -> str | None:
+    value = stream.metadata.get(key) if stream.metadata else None
+    return value if isinstance(value, str) else None
+
+
 class _Receiver:
     def __init__(self, settings: Settings, ingest: Ingest, metrics: Metrics) -> None:
         self._max = settings.grpc_max_recv_bytes
+        self._keys = KeyTable.build(settings.api_key, settings.api_tenant_keys)
         self._ingest = ingest
         self._metrics = metrics
         self._export = trio_asyncio.trio_as_aio(ingest.export)
@@ -106,14 +119,18 @@ class _Receiver:
         self.draining = False
 
     async def handle(self, stream: Stream[bytes, bytes], signal: Signal) -> None:
+        # Before any bookkeeping: as on HTTP, a request without a valid key is counted in
+        # otelcontext_api_auth_failures_total only.
+        bound = self._authenticate(stream)
         t0 = time.perf_counter()
         outcome = "ok"
         self.inflight += 1
         try:
-            await self._handle(stream, signal)
+            await self._handle(stream, signal, bound)
         except GRPCError as err:
             outcome = "bad_request" if err.status in (
                 Status.INVALID_ARGUMENT, Status.RESOURCE_EXHAUSTED, Status.UNIMPLEMENTED,
+                Status.PERMISSION_DENIED,
             ) else "refused"  # fmt: skip
             raise
         except Exception:
@@ -128,7 +145,21 @@ class _Receiver:
                 time.perf_counter() - t0
             )
 
-    async def _handle(self, stream: Stream[bytes, bytes], signal: Signal) -> None:
+    def _authenticate(self, stream: Stream[bytes, bytes]) -> str | None:
+        """The tenant the request's key is bound to (None: unbound key, or auth off)."""
+        if not self._keys.enabled:
+            return None
+        header = _metadata_text(stream, "authorization")
+        found = authenticate(self._keys, header.encode() if header is not None else None)
+        if isinstance(found, AuthFailure):
+            self._metrics.api_auth_failures.labels(found.value).inc()
+            raise GRPCError(Status.UNAUTHENTICATED, "unauthorized: send authorization: Bearer "
+                            "<API key> metadata")  # fmt: skip
+        return found.tenant
+
+    async def _handle(
+        self, stream: Stream[bytes, bytes], signal: Signal, bound: str | None
+    ) -> None:
         if self.draining:
             raise _retryable("otelctx is shutting down; retry", 1.0)
         try:
@@ -136,11 +167,14 @@ class _Receiver:
         except ExportRefused as exc:
             self._metrics.rejected.labels(signal.value, "overload").inc()
             raise _retryable(str(exc), exc.retry_after_s) from None
-        raw_tenant = stream.metadata.get("x-tenant-id") if stream.metadata else None
         try:
-            tenant = sanitize_tenant(raw_tenant if isinstance(raw_tenant, str) else None)
+            tenant = bind_tenant(bound, sanitize_tenant(_metadata_text(stream, "x-tenant-id")))
         except InvalidTenant as exc:
             raise GRPCError(Status.INVALID_ARGUMENT, f"invalid x-tenant-id: {exc}") from None
+        except TenantMismatch:
+            self._metrics.api_tenant_mismatch.labels("grpc").inc()
+            raise GRPCError(Status.PERMISSION_DENIED, "tenant mismatch: this API key is bound "
+                            "to another tenant than x-tenant-id names") from None  # fmt: skip
         body = await self._read_message(stream)
         try:
             result = await self._export(signal, body, Encoding.PROTOBUF, tenant, "grpc")

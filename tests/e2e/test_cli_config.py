@@ -148,14 +148,49 @@ def test_check_config_prints_settings_and_masks_dsn_password(tmp_path: Path) -> 
 
 
 def test_api_key_error_does_not_leak_the_key(tmp_path: Path) -> None:
-    # This build refuses API_KEY (no authentication yet); the refusal must not echo it.
-    env = {**base_env(tmp_path), "API_KEY": "k3y-" + SECRET}
+    env = {**base_env(tmp_path), "API_KEY": "k3y-" + SECRET + "\x07"}
     for command in ("check-config", "serve"):
         result = run(command, env)
         assert result.returncode == 2, result
         assert len(result.stderr.splitlines()) == 1, result.stderr
         assert "API_KEY" in result.stderr
         assert SECRET not in result.stdout + result.stderr
+
+
+def test_check_config_shows_the_key_file_path_and_count_never_a_key(tmp_path: Path) -> None:
+    keys = tmp_path / "keys"
+    keys.write_text(f"# two tenants\nk3y-a-{SECRET}=acme\nk3y-b-{SECRET}: globex\n")
+    env = {**base_env(tmp_path), "API_KEY": "k3y-" + SECRET, "API_TENANT_KEYS_FILE": str(keys)}
+    result = run("check-config", env)
+    assert result.returncode == 0, result
+    lines = result.stdout.splitlines()
+    assert f"API_TENANT_KEYS_FILE={keys}" in lines
+    assert "API_KEY=********" in lines
+    assert "# API_TENANT_KEYS_FILE holds 2 keys for 2 tenants (keys are never shown)" in lines
+    assert SECRET not in result.stdout + result.stderr
+    assert "unauthenticated" not in result.stderr
+
+
+@pytest.mark.parametrize("command", ["check-config", "serve"])
+def test_bad_key_file_exits_2_naming_the_line_never_the_key(
+    tmp_path: Path, command: str
+) -> None:
+    keys = tmp_path / "keys"
+    keys.write_text(f"k3y-{SECRET}=acme\n\n# again\nk3y-{SECRET}: globex\n")
+    result = run(command, {**base_env(tmp_path), "API_TENANT_KEYS_FILE": str(keys)})
+    assert result.returncode == 2, result
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1, result.stderr
+    assert "API_TENANT_KEYS_FILE=" in lines[0] and "line 4: duplicate key" in lines[0]
+    assert SECRET not in result.stdout + result.stderr
+    assert not (tmp_path / "data").exists()
+
+
+def test_check_config_warns_when_unauthenticated(tmp_path: Path) -> None:
+    result = run("check-config", base_env(tmp_path))
+    assert result.returncode == 0, result
+    warnings = [ln for ln in result.stderr.splitlines() if "unauthenticated" in ln]
+    assert len(warnings) == 1, result.stderr
 
 
 def test_bad_dsn_error_does_not_leak_password(tmp_path: Path) -> None:

@@ -24,6 +24,7 @@ from otelctx.config import (
 )
 
 PG = {"DB_DRIVER": "postgres", "DB_DSN": "postgres://u:secret@h/db"}
+KEYED = {"API_KEY": "k3y-0123456789"}  # authentication on: no "unauthenticated" warning
 
 # (variable, settings field, default value)
 DEFAULTS: list[tuple[str, str, Any]] = [
@@ -36,6 +37,10 @@ DEFAULTS: list[tuple[str, str, Any]] = [
     ("DB_DRIVER", "db_driver", "sqlite"),
     ("DB_DSN", "db_dsn", "data/otelcontext.db"),
     ("API_KEY", "api_key", ""),
+    ("API_TENANT_KEYS_FILE", "api_tenant_keys_file", ""),
+    ("API_RATE_LIMIT_RPS", "api_rate_limit_rps", 100),
+    ("TRUST_PROXY_HEADERS", "trust_proxy_headers", False),
+    ("DB_HEALTH_INTERVAL", "db_health_interval", 5.0),
     ("HOT_RETENTION_DAYS", "hot_retention_days", 7),
     ("INGEST_MIN_SEVERITY", "ingest_min_severity", 9),
     ("INGEST_ALLOWED_SERVICES", "ingest_allowed_services", frozenset()),
@@ -88,6 +93,12 @@ GOOD: list[tuple[str, str, Any]] = [
     ("DB_DRIVER", "SQLite", "sqlite"),
     ("DB_DSN", "/var/lib/otelctx/db.sqlite", "/var/lib/otelctx/db.sqlite"),
     ("DB_DSN", ":memory:", ":memory:"),
+    ("API_KEY", "k3y-0123456789", "k3y-0123456789"),
+    ("API_RATE_LIMIT_RPS", "0", 0),
+    ("API_RATE_LIMIT_RPS", "1000000", 1_000_000),
+    ("TRUST_PROXY_HEADERS", "yes", True),
+    ("DB_HEALTH_INTERVAL", "100ms", 0.1),
+    ("DB_HEALTH_INTERVAL", "1h", 3600.0),
     ("HOT_RETENTION_DAYS", "1", 1),
     ("HOT_RETENTION_DAYS", "36500", 36500),
     ("INGEST_MIN_SEVERITY", "trace", 1),
@@ -164,6 +175,13 @@ BAD: list[tuple[str, str, tuple[str, ...]]] = [
     ("DB_DRIVER", "oracle", ("sqlite|postgres|postgresql|mysql|mariadb",)),
     ("DB_DSN", "db\x00.sqlite", ("control character",)),
     ("API_KEY", "abc\x07def", ("control character",)),
+    ("API_TENANT_KEYS_FILE", "keys\x00.txt", ("control character",)),
+    ("API_RATE_LIMIT_RPS", "-1", ("0..1000000",)),
+    ("API_RATE_LIMIT_RPS", "1000001", ("0..1000000",)),
+    ("API_RATE_LIMIT_RPS", "2.5", ("integer", "0..1000000")),
+    ("TRUST_PROXY_HEADERS", "maybe", ("1|true|yes|on|0|false|no|off",)),
+    ("DB_HEALTH_INTERVAL", "10ms", ("0.1s..3600s",)),
+    ("DB_HEALTH_INTERVAL", "2h", ("0.1s..3600s",)),
     ("HOT_RETENTION_DAYS", "0", ("1..36500",)),
     ("HOT_RETENTION_DAYS", "36501", ("1..36500",)),
     ("HOT_RETENTION_DAYS", "seven", ("integer", "1..36500")),
@@ -203,11 +221,12 @@ BAD: list[tuple[str, str, tuple[str, ...]]] = [
 
 
 def test_every_setting_is_covered_by_the_tables() -> None:
-    fields = {f.name for f in dataclasses.fields(Settings)}
+    # api_tenant_keys is loaded from the file API_TENANT_KEYS_FILE names (test_auth.py)
+    fields = {f.name for f in dataclasses.fields(Settings)} - {"api_tenant_keys"}
     assert {name for _, name, _ in DEFAULTS} == fields
     assert [env for env, _ in describe(Settings())] == [env for env, _, _ in DEFAULTS]
-    # API_KEY has no good value until authentication exists (see the refusal test)
-    assert {env for env, _, _ in GOOD} == set(FIELD) - {"API_KEY"}
+    # a good API_TENANT_KEYS_FILE needs a file: see tests/unit/test_auth.py
+    assert {env for env, _, _ in GOOD} == set(FIELD) - {"API_TENANT_KEYS_FILE"}
 
 
 def test_empty_environment_is_the_default_settings() -> None:
@@ -299,7 +318,9 @@ class TestProductionGuard:
         assert "OTELCONTEXT_ALLOW_SQLITE_PROD=true" in message
 
     def test_opt_in_allows_sqlite_with_a_strong_warning(self) -> None:
-        settings = load({"APP_ENV": "production", "OTELCONTEXT_ALLOW_SQLITE_PROD": "on"})
+        settings = load(
+            {"APP_ENV": "production", "OTELCONTEXT_ALLOW_SQLITE_PROD": "on", **KEYED}
+        )
         assert settings.is_production
         assert settings.db_driver == "sqlite"
         warnings = startup_warnings(settings)
@@ -312,7 +333,7 @@ class TestProductionGuard:
             load({"APP_ENV": "production", "OTELCONTEXT_ALLOW_SQLITE_PROD": "false"})
 
     def test_postgres_in_production_is_fine(self) -> None:
-        settings = load({"APP_ENV": "production", **PG})
+        settings = load({"APP_ENV": "production", **PG, **KEYED})
         assert settings.is_production
         assert startup_warnings(settings) == []
 
@@ -322,15 +343,15 @@ class TestProductionGuard:
 
 
 def test_development_sqlite_warning() -> None:
-    assert startup_warnings(load({})) == [
+    assert startup_warnings(load(KEYED)) == [
         "SQLite storage: fine for development and small setups (~5 services); "
         "use PostgreSQL for production",
     ]
-    assert startup_warnings(load({**PG})) == []
+    assert startup_warnings(load({**PG, **KEYED})) == []
 
 
 def test_unusual_app_env_warns_that_safeguards_are_off() -> None:
-    warnings = startup_warnings(load({"APP_ENV": "prod", **PG}))
+    warnings = startup_warnings(load({"APP_ENV": "prod", **PG, **KEYED}))
     assert len(warnings) == 1
     assert "'prod'" in warnings[0]
 
@@ -487,9 +508,15 @@ def test_parse_duration_rejects(text: str) -> None:
         parse_duration(text)
 
 
-def test_api_key_is_refused_until_authentication_exists() -> None:
-    with pytest.raises(ConfigError) as caught:
-        load({"API_KEY": "hunter2"})
-    message = str(caught.value)
-    assert message.startswith("API_KEY=********")
-    assert "hunter2" not in message
+def test_unauthenticated_setup_warns_once() -> None:
+    warnings = [w for w in startup_warnings(load(PG)) if "unauthenticated" in w]
+    assert len(warnings) == 1
+    assert "API_KEY" in warnings[0] and "API_TENANT_KEYS_FILE" in warnings[0]
+    assert not [w for w in startup_warnings(load({**PG, **KEYED})) if "unauthenticated" in w]
+
+
+def test_api_key_is_accepted_and_never_shown() -> None:
+    settings = load({"API_KEY": "hunter2"})
+    assert settings.api_key == "hunter2"
+    assert "hunter2" not in repr(settings)
+    assert dict(describe(settings))["API_KEY"] == "********"
