@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import cast
 
 import orjson
-from quart import Response, current_app, request
+from quart import Response, current_app, has_websocket_context, request, websocket
 
 from otelctx.auth import AuthRequired, Identity
 from otelctx.deps import Deps
@@ -29,7 +29,8 @@ def error(message: str, status: int) -> Response:
 
 def request_identity() -> Identity:
     """The identity the security middleware resolved; it runs before every route."""
-    identity = request.scope.get(IDENTITY_SCOPE_KEY)
+    scope = websocket.scope if has_websocket_context() else request.scope
+    identity = scope.get(IDENTITY_SCOPE_KEY)
     if not isinstance(identity, Identity):
         # Fail closed: a route must never fall back to trusting the raw headers.
         raise RuntimeError("request has no identity: the security middleware is not installed")

@@ -23,7 +23,9 @@ anything else            yes         public       no
 =======================  =========  ===========  ==========
 
 Probes and metrics are never rate limited, so orchestrators and Prometheus are never
-throttled. Repeated slashes are merged before the path is classified.
+throttled. Repeated slashes are merged before the path is classified. WebSocket handshakes
+get the same checks (refused with the same status and body, or closed, which the server
+answers 403), so a future ``/api`` WebSocket route is protected too.
 
 Error handling: refusals are JSON ``{"error": ...}`` on every path except ``/v1/*``, which
 answers in OTLP's own format (a ``google.rpc.Status`` in the request's encoding), as OTLP
@@ -74,6 +76,7 @@ ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 _UNAUTHENTICATED, _PERMISSION_DENIED, _INVALID_ARGUMENT = 16, 7, 3  # google.rpc.Code
 _NO_ROUTE = "(no route)"
+_WS_POLICY_VIOLATION = 1008
 
 
 class Zone(enum.Enum):
@@ -122,14 +125,15 @@ class Refusal:
     content_type: bytes = b"application/json"
     headers: tuple[tuple[bytes, bytes], ...] = ()
 
-    async def send(self, send: Send) -> None:
+    async def send(self, send: Send, kind: str = "http.response") -> None:
+        """Send the response; ``kind`` ``websocket.http.response`` refuses a handshake."""
         headers = [
             (b"content-type", self.content_type),
             (b"content-length", str(len(self.body)).encode()),
             *self.headers,
         ]
-        await send({"type": "http.response.start", "status": self.status, "headers": headers})
-        await send({"type": "http.response.body", "body": self.body, "more_body": False})
+        await send({"type": f"{kind}.start", "status": self.status, "headers": headers})
+        await send({"type": f"{kind}.body", "body": self.body, "more_body": False})
 
 
 def _json_refusal(status: int, message: str, *headers: tuple[bytes, bytes]) -> Refusal:
@@ -183,6 +187,14 @@ class Security:
             if refusal is not None:
                 # The body is not read: an unauthorised or throttled client gets no more work.
                 await refusal.send(send)
+                return
+        elif scope["type"] == "websocket":
+            refusal = self.check(scope)
+            if refusal is not None:
+                if "websocket.http.response" in scope.get("extensions", {}):
+                    await refusal.send(send, "websocket.http.response")
+                else:  # closing before accepting: the server answers the handshake 403
+                    await send({"type": "websocket.close", "code": _WS_POLICY_VIOLATION})
                 return
         await self._app(scope, receive, send)
 

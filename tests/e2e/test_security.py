@@ -39,6 +39,8 @@ from opentelemetry.trace import format_trace_id
 from prometheus_client.parser import text_string_to_metric_families
 from quart import Quart, Response
 from quart import request as quart_request
+from quart import websocket as quart_websocket
+from quart.testing import WebsocketResponseError
 
 from otelctx.api import create_app
 from otelctx.api.context import request_tenant
@@ -516,3 +518,24 @@ async def test_routes_added_later_are_protected_too(tmp_path: Path) -> None:
         assert response.status_code == 401
         response = await client.get("/api/added-later", headers=bearer(ADMIN_KEY, "acme"))
         assert (response.status_code, await response.get_data()) == (200, b"acme")
+
+
+async def test_websocket_routes_added_later_are_protected_too(tmp_path: Path) -> None:
+    async with app_in_process(tmp_path, api_key=ADMIN_KEY) as (app, _deps):
+
+        @app.websocket("/api/live-tail")
+        async def tail() -> None:
+            await quart_websocket.send(request_tenant())
+
+        client = app.test_client()
+        refused: list[WebsocketResponseError] = []
+        try:
+            async with client.websocket("/api/live-tail") as ws:
+                await ws.receive()
+        except* WebsocketResponseError as group:  # raised inside the client's nursery
+            refused.extend(e for e in group.exceptions if isinstance(e, WebsocketResponseError))
+        assert len(refused) == 1
+        assert refused[0].response.status_code == 401
+        assert await refused[0].response.get_json() == {"error": "unauthorized"}
+        async with client.websocket("/api/live-tail", headers=bearer(ADMIN_KEY, "acme")) as ws:
+            assert await ws.receive() == "acme"
