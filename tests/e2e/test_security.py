@@ -51,6 +51,7 @@ from otelctx.ingest.decoding import Decoder
 from otelctx.ingest.service import Ingest
 from otelctx.nurseries.writer import WriterState
 from otelctx.storage import open_storage
+from otelctx.storage.base import StorageUnavailable
 from otelctx.telemetry import create_metrics
 from tests import backends
 from tests.conftest import ServerProcess, start_server
@@ -539,3 +540,33 @@ async def test_websocket_routes_added_later_are_protected_too(tmp_path: Path) ->
         assert await refused[0].response.get_json() == {"error": "unauthorized"}
         async with client.websocket("/api/live-tail", headers=bearer(ADMIN_KEY, "acme")) as ws:
             assert await ws.receive() == "acme"
+
+
+async def test_public_routes_get_no_tenant_without_a_key(tmp_path: Path) -> None:
+    # /api/health is public; if it ever reads tenant data, it needs a key like the rest.
+    async with app_in_process(tmp_path, api_key=ADMIN_KEY) as (app, deps):
+
+        @app.get("/api/health")
+        async def health() -> Response:
+            return Response(request_tenant())
+
+        client = app.test_client()
+        response = await client.get("/api/health", headers={"x-tenant-id": "acme"})
+        assert response.status_code == 401
+        assert response.headers["WWW-Authenticate"] == "Bearer"
+        assert deps.metrics.api_auth_failures.labels("missing_header")._value.get() == 1
+        response = await client.get("/api/health", headers=bearer(ADMIN_KEY, "acme"))
+        assert (response.status_code, await response.get_data()) == (200, b"acme")
+
+
+async def test_a_database_outage_inside_a_route_is_503(tmp_path: Path) -> None:
+    async with app_in_process(tmp_path) as (app, _deps):
+
+        @app.get("/api/outage")
+        async def outage() -> Response:
+            raise StorageUnavailable("sqlite: query failed: disk I/O error")
+
+        response = await app.test_client().get("/api/outage")
+        assert response.status_code == 503
+        assert await response.get_json() == {"error": "database unavailable"}
+        assert int(response.headers["Retry-After"]) >= 1
