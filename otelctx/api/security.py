@@ -10,17 +10,17 @@ Outermost first::
 future is covered without doing anything, and unknown paths are refused the same way as
 known ones (a client without a key cannot probe which routes exist):
 
-=======================  =========  ===========  ==========
-path                     rate limit  API key      DB gate
-=======================  =========  ===========  ==========
-/live /ready             no          public       no
-/metrics/prometheus      no          public       no
-/v1/*                    no          required     no (ingest falls back to the DLQ)
-/api/health              yes         public       no
-/api/openapi.json        yes         public       no
-/api/* (everything else) yes         required     yes
-anything else            yes         public       no
-=======================  =========  ===========  ==========
+========================  ==========  ========  =================================
+path                      rate limit  API key   DB gate
+========================  ==========  ========  =================================
+/live /ready              no          public    no
+/metrics/prometheus       no          public    no
+/v1/*                     no          required  no (ingest falls back to the DLQ)
+/api/health               yes         public    no
+/api/openapi.json         yes         public    no
+/api/* (everything else)  yes         required  yes
+anything else             yes         public    no
+========================  ==========  ========  =================================
 
 Probes and metrics are never rate limited, so orchestrators and Prometheus are never
 throttled. Repeated slashes are merged before the path is classified. WebSocket handshakes
@@ -74,7 +74,7 @@ Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
-_UNAUTHENTICATED, _PERMISSION_DENIED, _INVALID_ARGUMENT = 16, 7, 3  # google.rpc.Code
+_UNAUTHENTICATED, _PERMISSION_DENIED = 16, 7  # google.rpc.Code
 _NO_ROUTE = "(no route)"
 _WS_POLICY_VIOLATION = 1008
 

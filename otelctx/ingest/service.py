@@ -55,6 +55,10 @@ class Ingest:
         self.closed = False
 
     def policy(self, tenant: str | None) -> IngestPolicy:
+        """``tenant``: the API key's bound tenant, else the request's header or metadata,
+        else None. When set it wins over the resource attribute ``tenant.id`` (so a key
+        bound to a tenant never writes elsewhere); None lets ``tenant.id`` (if trusted) or
+        DEFAULT_TENANT decide per resource."""
         s = self._settings
         return IngestPolicy(
             tenant=tenant,
