@@ -28,7 +28,8 @@ def create_app(deps: Deps) -> Quart:
     app.config["MAX_CONTENT_LENGTH"] = None  # the OTLP routes enforce their own limit
     app.extensions["otelctx"] = deps
     app.extensions[admin.STARTED_AT] = time.monotonic()
-    app.extensions[docs.DOCUMENT] = orjson.dumps(build_document())
+    document = build_document(auth_required=bool(deps.settings.api_key))
+    app.extensions[docs.DOCUMENT] = orjson.dumps(document)
     for module in (otlp_http, probes, traces, logs, metrics, admin, docs):
         app.register_blueprint(module.blueprint)
 

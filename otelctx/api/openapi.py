@@ -16,7 +16,7 @@ from typing import Any
 
 from otelctx.api import inputs
 from otelctx.api.openapi_public import otlp_paths, probe_paths
-from otelctx.api.openapi_schemas import SCHEMAS, Schema, json_content, param, ref
+from otelctx.api.openapi_schemas import SCHEMAS, TENANT, Schema, json_content, param, ref
 from otelctx.api.params import MAX_NS, MAX_TEXT, SEVERITY_NAMES
 from otelctx.storage.queries import MAX_PAGE
 
@@ -46,10 +46,8 @@ def _any_case(word: str) -> str:
 SEVERITY: Schema = {"type": "string", "pattern": "^(" + "|".join(
     [*(_any_case(n) for n in SEVERITY_NAMES), "0*([1-9]|1[0-9]|2[0-4])"]) + ")$"}  # fmt: skip
 TENANT_HEADER = param(
-    "X-Tenant-ID",
-    {"type": "string", "minLength": 1, "maxLength": 128,
-     "pattern": "^[^\\u0000-\\u001f\\u007f-\\u009f\\u00ad]*$"},
-    "Tenant (default: DEFAULT_TENANT). A key bound to a tenant uses that tenant.",
+    "X-Tenant-ID", TENANT,
+    "Tenant; absent or blank: DEFAULT_TENANT. A key bound to a tenant uses that tenant.",
     where="header",
 )  # fmt: skip
 
@@ -222,8 +220,14 @@ OPS = (
 )  # fmt: skip
 
 
-def build_document(extra_paths: Iterable[Mapping[str, Any]] = ()) -> dict[str, Any]:
-    """The whole OpenAPI document; ``extra_paths`` are merged in (later ones win)."""
+def build_document(
+    extra_paths: Iterable[Mapping[str, Any]] = (), *, auth_required: bool = True
+) -> dict[str, Any]:
+    """The whole OpenAPI document; ``extra_paths`` are merged in (later ones win).
+
+    ``auth_required``: whether this server is configured with API keys; without, the
+    bearer scheme is documented as optional, which is what the server does.
+    """
     paths: dict[str, Any] = {}
     for op in OPS:
         paths.setdefault(op.path, {})[op.method] = op.operation()
@@ -260,5 +264,5 @@ def build_document(extra_paths: Iterable[Mapping[str, Any]] = ()) -> dict[str, A
                 " (except /api/health and /api/openapi.json) and /v1/* when keys are set.",
             }},
         },
-        "security": [{"bearer": []}],
+        "security": [{"bearer": []}] if auth_required else [{"bearer": []}, {}],
     }  # fmt: skip

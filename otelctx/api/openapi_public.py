@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from otelctx.api.openapi_schemas import json_content, param, ref
+from otelctx.api.openapi_schemas import TENANT, json_content, param, ref
 
 _BINARY = {"schema": {"type": "string", "format": "binary"}}
 _SIGNALS = ("traces", "logs", "metrics")
@@ -54,8 +54,8 @@ def otlp_paths() -> dict[str, Any]:
         "503": {"description": "Overloaded or database unavailable: retry after Retry-After",
                 "content": status},
     }  # fmt: skip
-    tenant = param("X-Tenant-ID", {"type": "string", "minLength": 1, "maxLength": 128},
-                   "Tenant (a key bound to a tenant uses that one).", where="header")  # fmt: skip
+    tenant = param("X-Tenant-ID", TENANT, "Tenant; absent or blank: DEFAULT_TENANT (a key"
+                   " bound to a tenant uses that one).", where="header")  # fmt: skip
     return {
         f"/v1/{signal}": {"post": {
             "operationId": f"export{signal.capitalize()}",

@@ -46,6 +46,12 @@ def json_content(schema: Schema, description: str) -> dict[str, Any]:
 
 
 STRING: Schema = {"type": "string"}
+# An X-Tenant-ID header: the rule of otelctx.tenants; empty or blank means DEFAULT_TENANT.
+TENANT: Schema = {
+    "type": "string",
+    "maxLength": 128,
+    "pattern": "^[^\\u0000-\\u001f\\u007f-\\u009f\\u00ad]*$",
+}
 BOOLEAN: Schema = {"type": "boolean"}
 INTEGER: Schema = {"type": "integer", "format": "int64"}
 COUNT: Schema = {"type": "integer", "format": "int64", "minimum": 0}

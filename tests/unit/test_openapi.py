@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterator
+from types import SimpleNamespace
 from typing import Any, cast
 
 import jsonschema_rs
@@ -32,6 +33,7 @@ from otelctx.api.render import (
     trace_view,
     traffic_bucket_view,
 )
+from otelctx.config import Settings
 from otelctx.deps import Deps
 from otelctx.model import (
     LogRecord,
@@ -91,7 +93,7 @@ REQUIRED = {"/api/logs/context": {"timestamp": ["0"]}, "/api/metrics": {"name": 
 
 
 def registered_routes() -> set[tuple[str, str]]:
-    app = create_app(cast(Deps, None))
+    app = create_app(cast(Deps, SimpleNamespace(settings=Settings())))
     out = set()
     for rule in app.url_map.iter_rules():
         path = re.sub(r"<(?:[a-z]+:)?([a-z_]+)>", r"{\1}", rule.rule)
@@ -237,6 +239,9 @@ def test_every_reference_resolves_and_the_document_is_json() -> None:
 
 def test_security_public_routes_and_error_answers() -> None:
     assert DOC["components"]["securitySchemes"]["bearer"]["scheme"] == "bearer"
+    assert DOC["security"] == [{"bearer": []}]
+    # without API keys the server does not ask for one, and the document says so
+    assert build_document(auth_required=False)["security"] == [{"bearer": []}, {}]
     for path in ("/live", "/ready", "/metrics/prometheus", "/api/openapi.json", "/api/health"):
         assert DOC["paths"][path]["get"]["security"] == []
     for op in OPS:
