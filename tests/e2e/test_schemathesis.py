@@ -24,7 +24,7 @@ from tests.e2e.sdk_scenario import SECOND, export_checkout
 
 pytestmark = pytest.mark.timeout(300)
 
-MAX_EXAMPLES = 15  # generated requests per operation, on top of the coverage phase's
+MAX_EXAMPLES = 40  # generated requests per operation, on top of the coverage phase's
 SEED = 20260424
 CHECKS = [
     "not_a_server_error",
