@@ -83,6 +83,15 @@ def fts_phrase(text: str) -> str:
     return '"' + text.replace('"', '""') + '"'
 
 
+def _no_nul(value: Any) -> Any:
+    """PostgreSQL text holds no NUL: stored text has U+FFFD in its place, so look for that."""
+    if isinstance(value, str):
+        return value.replace("\x00", "\ufffd")
+    if isinstance(value, list):
+        return [_no_nul(v) for v in value]
+    return value
+
+
 class Builder:
     """Collects arguments and hands out placeholders for one statement."""
 
@@ -91,8 +100,8 @@ class Builder:
         self.args: list[Any] = []
 
     def p(self, value: Any) -> str:
-        if self.d is Dialect.POSTGRES and isinstance(value, str) and "\x00" in value:
-            value = value.replace("\x00", "\ufffd")  # PostgreSQL text holds no NUL
+        if self.d is Dialect.POSTGRES:
+            value = _no_nul(value)
         self.args.append(value)
         if self.d is Dialect.POSTGRES:
             return f"${len(self.args)}"
