@@ -55,6 +55,7 @@ class Metrics:
     api_auth_failures: Counter
     api_tenant_mismatch: Counter
     api_db_unavailable: Counter
+    dashboard_p99_row_cap_hits: Counter
 
 
 def create_metrics(driver: str) -> Metrics:
@@ -190,6 +191,11 @@ def create_metrics(driver: str) -> Metrics:
         api_db_unavailable=Counter(
             "otelcontext_api_db_unavailable", "API requests answered 503 while the database"
             " health gate is closed", registry=r,
+        ),
+        dashboard_p99_row_cap_hits=Counter(
+            "otelcontext_dashboard_p99_row_cap_hits",
+            "Dashboard p99s estimated from a sample because the window held more traces"
+            " than DASHBOARD_P99_ROW_CAP (SQLite)", registry=r,
         ),
     )  # fmt: skip
     m.db_up.labels(driver=driver).set(0)

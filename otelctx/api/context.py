@@ -52,3 +52,8 @@ def request_tenant() -> str:
     if identity.tenant_error is not None:
         raise InvalidTenant(identity.tenant_error)
     return identity.tenant or deps().settings.default_tenant
+
+
+def query_args() -> dict[str, list[str]]:
+    """The request's query string: each name with every value given, in order."""
+    return request.args.to_dict(flat=False)
