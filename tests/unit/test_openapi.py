@@ -34,6 +34,7 @@ from otelctx.api.render import (
     traffic_bucket_view,
 )
 from otelctx.config import Settings
+from otelctx.dbhealth import DbHealth
 from otelctx.deps import Deps
 from otelctx.model import (
     LogRecord,
@@ -58,6 +59,7 @@ from otelctx.storage.queries import (
     StoreStats,
     TrafficBucket,
 )
+from otelctx.telemetry import create_metrics
 
 NOW = 1_777_000_000_000_000_000
 DOC = build_document()
@@ -93,7 +95,14 @@ REQUIRED = {"/api/logs/context": {"timestamp": ["0"]}, "/api/metrics": {"name": 
 
 
 def registered_routes() -> set[tuple[str, str]]:
-    app = create_app(cast(Deps, SimpleNamespace(settings=Settings())))
+    app = create_app(
+        cast(
+            Deps,
+            SimpleNamespace(
+                settings=Settings(), metrics=create_metrics("sqlite"), db_health=DbHealth()
+            ),
+        )
+    )
     out = set()
     for rule in app.url_map.iter_rules():
         path = re.sub(r"<(?:[a-z]+:)?([a-z_]+)>", r"{\1}", rule.rule)
