@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import time
+from typing import cast
 
 import orjson
 from quart import Quart, Response
@@ -51,4 +52,6 @@ def create_app(deps: Deps) -> Quart:
         return resp
 
     security.install(app, deps)
+    outer = bodies.CloseUnread(cast(bodies.ASGIApp, app.asgi_app))
+    setattr(app, "asgi_app", outer)  # noqa: B010 - outermost
     return app
