@@ -75,14 +75,22 @@ def _scalar(found: Rows) -> Any:
 
 def search_traces(d: Dialect, query: TraceQuery) -> Plan[Page[TraceRow]]:
     count, page = q.trace_search(d, query)
-    total = results.as_int(_scalar((yield count)))
     limit, offset = q.page_bounds(query.limit, query.offset)
-    items: list[TraceRow] = []
-    if limit and offset < total:
+    if q.has_span_filters(query) and limit:
+        # the page carries the total; only a page past the end needs the count
         found = yield page
-        if found:
-            services = yield q.trace_services(d, query.tenant_id, [r[0] for r in found])
-            items = results.trace_rows(query.tenant_id, found, services)
+        total = results.as_int(found[0][-1]) if found else None
+        found = [r[:-1] for r in found]
+    else:
+        found, total = [], None
+    if total is None:
+        total = results.as_int(_scalar((yield count)))
+        if limit and offset < total and not q.has_span_filters(query):
+            found = yield page
+    items: list[TraceRow] = []
+    if found:
+        services = yield q.trace_services(d, query.tenant_id, [r[0] for r in found])
+        items = results.trace_rows(query.tenant_id, found, services)
     return Page(items, total)
 
 

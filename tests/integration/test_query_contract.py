@@ -223,11 +223,13 @@ async def test_span_filters_hold_on_one_span(storage: Storage) -> None:
 
 
 async def test_attribute_keys_with_dots_and_quotes(storage: Storage) -> None:
-    attrs = {"a.b.c": "dotted", 'q"uote': "quoted", "back\\slash": 7, "emoji 😀": True}
+    attrs = {"a.b.c": "dotted", 'q"uote': "quoted", "back\\slash": 7, "emoji 😀": True,
+             "city": "Zürich", "esc": 'a"b\\c\n', "n": None, "f": 1e20, 'q"f': 0.5}
     s = dataclasses.replace(span(trace="f" * 32), attributes=attrs)
     await storage.write(WriteBatch(spans=[s]))
     for key, value in (("a.b.c", "dotted"), ('q"uote', "quoted"), ("back\\slash", "7"),
-                       ("emoji 😀", "true")):  # fmt: skip
+                       ("emoji 😀", "true"), ("city", "Zürich"), ("esc", 'a"b\\c\n'),
+                       ("f", attribute_text(1e20)), ('q"f', "0.5")):  # fmt: skip
         page = await storage.search_traces(TraceQuery(tenant_id="t1", attributes=((key, value),)))
         assert page.total == 1, key
         miss = await storage.search_traces(TraceQuery(tenant_id="t1", attributes=((key, "no"),)))
