@@ -76,7 +76,7 @@ def _scalar(found: Rows) -> Any:
 def search_traces(d: Dialect, query: TraceQuery) -> Plan[Page[TraceRow]]:
     count, page = q.trace_search(d, query)
     limit, offset = q.page_bounds(query.limit, query.offset)
-    if q.has_span_filters(query) and limit:
+    if q.total_with_page(query) and limit:
         # the page carries the total; only a page past the end needs the count
         found = yield page
         total = results.as_int(found[0][-1]) if found else None
@@ -85,7 +85,7 @@ def search_traces(d: Dialect, query: TraceQuery) -> Plan[Page[TraceRow]]:
         found, total = [], None
     if total is None:
         total = results.as_int(_scalar((yield count)))
-        if limit and offset < total and not q.has_span_filters(query):
+        if limit and offset < total and not q.total_with_page(query):
             found = yield page
     items: list[TraceRow] = []
     if found:

@@ -196,14 +196,17 @@ def _trace_where(b: Builder, q: TraceQuery) -> str:
     return " AND ".join(conds)
 
 
-def has_span_filters(q: TraceQuery) -> bool:
-    return bool(q.services or q.operation is not None or q.attributes)
+def total_with_page(q: TraceQuery) -> bool:
+    """Whether the page carries the total: with attribute filters, matching spans means
+    reading every span of the window (no index on attributes), so they are searched
+    once (``count(*) OVER ()``) rather than once for the count and again for the page.
+    Otherwise a count and a page that stops after ``limit`` rows cost less."""
+    return bool(q.attributes)
 
 
 def trace_search(d: Dialect, q: TraceQuery) -> tuple[Sql, Sql]:
-    """(count, page): the page's rows are ``TRACE_ROW_COLUMNS``; with span-level filters,
-    followed by the total (``count(*) OVER ()``), so that the spans are searched once,
-    not once for the count and again for the page."""
+    """(count, page): the page's rows are ``TRACE_ROW_COLUMNS``, followed by the total
+    when ``total_with_page``."""
     count = Builder(d)
     count_sql = count.sql(f"SELECT count(*) FROM traces t WHERE {_trace_where(count, q)}")
     b = Builder(d)
@@ -212,7 +215,7 @@ def trace_search(d: Dialect, q: TraceQuery) -> tuple[Sql, Sql]:
     direction = "DESC" if q.descending else "ASC"
     limit, offset = page_bounds(q.limit, q.offset)
     columns = ", ".join(f"t.{c}" for c in TRACE_ROW_COLUMNS)
-    if has_span_filters(q):
+    if total_with_page(q):
         columns += ", count(*) OVER ()"
     page = b.sql(
         f"SELECT {columns} FROM traces t WHERE {where} "
