@@ -72,6 +72,7 @@ SORT = {
     "duration": TraceSort.DURATION,
 }
 ORDER = {"desc": True, "asc": False}
+BOOL = {"true": True, "false": False}
 
 _WINDOW = ("start", "end")
 TRACES_PARAMS = frozenset(
@@ -97,7 +98,7 @@ METADATA_METRICS_PARAMS = frozenset({"service_name"})
 TRAFFIC_PARAMS = frozenset({"service_name", *_WINDOW, "step"})
 HEATMAP_PARAMS = frozenset({"service_name", *_WINDOW, "limit"})
 DASHBOARD_PARAMS = frozenset({"service_name", *_WINDOW})
-SERVICE_MAP_PARAMS = frozenset(_WINDOW)
+SERVICE_MAP_PARAMS = frozenset((*_WINDOW, "exact"))
 PURGE_PARAMS = frozenset({"days"})
 NO_PARAMS: frozenset[str] = frozenset()
 
@@ -291,8 +292,15 @@ def dashboard_input(raw: Raw, now_ns: int) -> Filtered:
     return Filtered(window(args, now_ns, DEFAULT_WINDOW), args.texts("service_name"))
 
 
-def service_map_input(raw: Raw, now_ns: int) -> Window:
-    return window(Args(raw, SERVICE_MAP_PARAMS), now_ns, DEFAULT_WINDOW)
+@dataclass(frozen=True, slots=True)
+class ServiceMapInput:
+    window: Window
+    exact: bool
+
+
+def service_map_input(raw: Raw, now_ns: int) -> ServiceMapInput:
+    args = Args(raw, SERVICE_MAP_PARAMS)
+    return ServiceMapInput(window(args, now_ns, DEFAULT_WINDOW), args.choice("exact", BOOL, False))
 
 
 def purge_input(raw: Raw, now_ns: int) -> int:

@@ -119,6 +119,7 @@ async def dashboard() -> Response:
 
 @blueprint.get("/api/metrics/service-map")
 async def service_map() -> Response:
-    w = service_map_input(query_args(), time.time_ns())
-    m = await deps().storage.service_map(request_tenant(), w.start_ns, w.end_ns)
+    q = service_map_input(query_args(), time.time_ns())
+    w = q.window
+    m = await deps().storage.service_map(request_tenant(), w.start_ns, w.end_ns, exact=q.exact)
     return json_response(service_map_view(m, w.start_ns, w.end_ns))

@@ -206,8 +206,10 @@ OPS = (
     Op("/api/metrics/dashboard", "get", "dashboard", "Overview numbers", "Dashboard",
        (ROOT_SERVICES, START, END), tag="metrics", description=LAST_30_MIN),
     Op("/api/metrics/service-map", "get", "serviceMap", "Services and the calls between them",
-       "ServiceMap", (START, END), tag="metrics",
-       description="Spans started in the window. " + LAST_30_MIN),
+       "ServiceMap", (START, END, _enum("exact", inputs.BOOL, "false", "Count every span"
+       " even above the sampling cap (slower).")), tag="metrics",
+       description="Spans started in the window; above a cap of spans the counts are"
+       " estimated from an even sample (see sample_rate) unless exact=true. " + LAST_30_MIN),
     Op("/api/stats", "get", "stats", "The tenant's row counts and the database size", "Stats",
        tag="admin"),
     Op("/api/health", "get", "health", "Server health", "Health", tag="admin",

@@ -282,6 +282,14 @@ SCHEMAS: dict[str, Schema] = {
         {
             "nodes": array(ref("ServiceNode")),
             "edges": array(ref("ServiceEdge")),
+            "sample_rate": {
+                "type": "number",
+                "minimum": 0,
+                "maximum": 1,
+                "description": "the fraction of the window's spans the figures come from;"
+                " 1 means exact. Below 1 counts are scaled estimates and rare edges may be"
+                " missing (ask with exact=true for exact figures)",
+            },
             **WINDOW,
         }
     ),

@@ -195,6 +195,7 @@ def service_map_view(m: ServiceMap, start_ns: int, end_ns: int) -> dict[str, Any
             }
             for e in m.edges
         ],
+        "sample_rate": m.sample_rate,
         **window_view(start_ns, end_ns),
     }
 

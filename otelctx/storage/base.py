@@ -214,9 +214,12 @@ class Storage(Protocol):
         self, tenant_id: str, start_ns: int, end_ns: int, services: tuple[str, ...]
     ) -> DashboardStats: ...
 
-    async def service_map(self, tenant_id: str, start_ns: int, end_ns: int) -> ServiceMap:
+    async def service_map(
+        self, tenant_id: str, start_ns: int, end_ns: int, *, exact: bool = False
+    ) -> ServiceMap:
         """Services of the spans started in the window, and the calls between them
-        (a child span whose parent span is in another service), sorted by name."""
+        (a child span whose parent span is in another service), sorted by name. Above
+        plans.SERVICE_MAP_SPAN_CAP spans it is estimated from a sample unless ``exact``."""
         ...
 
     async def stats(self, tenant_id: str) -> StoreStats: ...

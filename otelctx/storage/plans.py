@@ -159,9 +159,14 @@ def dashboard(
     return results.dashboard(groups, (yield logs)[0])
 
 
-def service_map(d: Dialect, tenant_id: str, start: int, end: int) -> Plan[ServiceMap]:
-    """Exact up to ``SERVICE_MAP_SPAN_CAP`` spans in the window; above it, from an even
-    sample of about that many spans, counts scaled up to the window (see ServiceMap)."""
+def service_map(
+    d: Dialect, tenant_id: str, start: int, end: int, *, exact: bool = False
+) -> Plan[ServiceMap]:
+    """Exact up to ``SERVICE_MAP_SPAN_CAP`` spans in the window, or always when ``exact``;
+    above it, from an even sample of about that many spans, counts scaled up to the window
+    (see ServiceMap)."""
+    if exact:
+        return results.service_map((yield agg.service_map(d, tenant_id, start, end)))
     n = results.as_int(_scalar((yield agg.span_count(d, tenant_id, start, end))))
     if n <= SERVICE_MAP_SPAN_CAP:
         return results.service_map((yield agg.service_map(d, tenant_id, start, end)))

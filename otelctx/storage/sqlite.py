@@ -410,8 +410,11 @@ class SqliteStorage:
         return await self._read("dashboard", plans.dashboard(D, tenant_id, start_ns, end_ns,
                                                              services))  # fmt: skip
 
-    async def service_map(self, tenant_id: str, start_ns: int, end_ns: int) -> ServiceMap:
-        return await self._read("service_map", plans.service_map(D, tenant_id, start_ns, end_ns))
+    async def service_map(
+        self, tenant_id: str, start_ns: int, end_ns: int, *, exact: bool = False
+    ) -> ServiceMap:
+        plan = plans.service_map(D, tenant_id, start_ns, end_ns, exact=exact)
+        return await self._read("service_map", plan)
 
     async def stats(self, tenant_id: str) -> StoreStats:
         found = await self._read("stats", plans.stats(D, tenant_id))

@@ -606,6 +606,12 @@ async def test_a_service_map_over_the_cap_is_an_even_sample_scaled_up(
     assert edge.error_count == pytest.approx(150, rel=0.6)
     assert 10 * MS <= edge.avg_duration_ns <= 12 * MS
     assert got.nodes[1].avg_duration_ns == pytest.approx(100 * MS)
+    exact = await storage.service_map("t1", T0 - SEC, T0 + SEC, exact=True)
+    assert exact.sample_rate == 1.0
+    assert [(n.name, n.span_count, n.error_count) for n in exact.nodes] == [
+        ("checkout", 1500, 150), ("frontend", 1500, 0)
+    ]  # fmt: skip
+    assert [(e.call_count, e.error_count) for e in exact.edges] == [(1500, 150)]
 
 
 # -- stats and purges -------------------------------------------------------------------------

@@ -446,9 +446,11 @@ class MySQLStorage:
         plan = plans.dashboard(D, tenant_id, start_ns, end_ns, services)
         return await self._run_plan("dashboard", plan)
 
-    async def service_map(self, tenant_id: str, start_ns: int, end_ns: int) -> ServiceMap:
-        return await self._run_plan("service_map", plans.service_map(D, tenant_id, start_ns,
-                                                                     end_ns))  # fmt: skip
+    async def service_map(
+        self, tenant_id: str, start_ns: int, end_ns: int, *, exact: bool = False
+    ) -> ServiceMap:
+        plan = plans.service_map(D, tenant_id, start_ns, end_ns, exact=exact)
+        return await self._run_plan("service_map", plan)
 
     async def stats(self, tenant_id: str) -> StoreStats:
         return await self._run_plan("stats", plans.stats(D, tenant_id))

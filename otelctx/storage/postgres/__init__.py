@@ -161,8 +161,10 @@ class PostgresStorage:
         plan = plans.dashboard(D, tenant_id, start_ns, end_ns, services)
         return await _hop(self._backend.run_plan, "dashboard", plan)
 
-    async def service_map(self, tenant_id: str, start_ns: int, end_ns: int) -> ServiceMap:
-        plan = plans.service_map(D, tenant_id, start_ns, end_ns)
+    async def service_map(
+        self, tenant_id: str, start_ns: int, end_ns: int, *, exact: bool = False
+    ) -> ServiceMap:
+        plan = plans.service_map(D, tenant_id, start_ns, end_ns, exact=exact)
         return await _hop(self._backend.run_plan, "service_map", plan)
 
     async def stats(self, tenant_id: str) -> StoreStats:
