@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 
 from otelctx.config import Settings
 from otelctx.ingest.service import Ingest
+from otelctx.nurseries.graph import GraphService
 from otelctx.nurseries.writer import WriterState
 from otelctx.storage.base import Storage
 from otelctx.telemetry import Metrics
@@ -32,3 +33,4 @@ class Deps:
     ingest: Ingest
     writer: WriterState
     readiness: Readiness
+    graph: GraphService | None = None

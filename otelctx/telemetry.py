@@ -49,6 +49,65 @@ class Metrics:
     dlq_evicted: Counter
     dlq_evicted_bytes: Counter
     internal_errors: Counter
+    graph: GraphMetrics
+
+
+@dataclass(frozen=True, slots=True)
+class GraphMetrics:
+    """GraphRAG: the event channel, the workers and the loops (``signal``: span, log,
+    metric; ``bound``: services, operations, spans, pending, log_clusters,
+    drain_templates, metrics, tenants, investigations; ``type``: the anomaly types)."""
+
+    events_dropped: Counter
+    queue_depth: Gauge
+    events_processed: Counter
+    bad_events: Counter
+    bound_hits: Counter
+    anomalies_active: Gauge
+    investigations: Counter
+    tenants: Gauge
+    rebuild_spans: Counter
+
+
+def _graph_metrics(r: CollectorRegistry) -> GraphMetrics:
+    return GraphMetrics(
+        events_dropped=Counter(
+            "otelcontext_graphrag_events_dropped",
+            "Graph events dropped because the graph's channel was full (or closed)",
+            ["signal"], registry=r,
+        ),
+        queue_depth=Gauge(
+            "otelcontext_graphrag_event_queue_depth", "Graph events waiting in the channel",
+            registry=r,
+        ),
+        events_processed=Counter(
+            "otelcontext_graphrag_events_processed", "Graph events applied to the graph",
+            ["signal"], registry=r,
+        ),
+        bad_events=Counter(
+            "otelcontext_graphrag_bad_events",
+            "Graph events that raised while being applied (skipped; the log has the traceback)",
+            ["signal"], registry=r,
+        ),
+        bound_hits=Counter(
+            "otelcontext_graphrag_bound_hits",
+            "Times a per-tenant graph bound evicted something, by bound", ["bound"], registry=r,
+        ),
+        anomalies_active=Gauge(
+            "otelcontext_graphrag_anomalies_active", "Anomalies in progress, by type",
+            ["type"], registry=r,
+        ),
+        investigations=Counter(
+            "otelcontext_graphrag_investigations_created", "Investigations created",
+            registry=r,
+        ),
+        tenants=Gauge("otelcontext_graphrag_tenants", "Tenants with a graph in memory",
+                      registry=r),
+        rebuild_spans=Counter(
+            "otelcontext_graphrag_rebuild_spans",
+            "Spans read back from the database by the graph's rebuild", registry=r,
+        ),
+    )  # fmt: skip
 
 
 def create_metrics(driver: str) -> Metrics:
@@ -168,6 +227,7 @@ def create_metrics(driver: str) -> Metrics:
             "otelcontext_internal_errors", "Unexpected errors caught at a task or request top"
             " level", ["subsystem"], registry=r,
         ),
+        graph=_graph_metrics(r),
     )  # fmt: skip
     m.db_up.labels(driver=driver).set(0)
     return m
