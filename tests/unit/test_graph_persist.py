@@ -96,3 +96,25 @@ async def test_spans_since_pages_without_repeats() -> None:
     assert len(seen) == 25 and len({s.trace_id for s in seen}) == 25
     starts = [s.start_time_unix_nano for s in seen]
     assert starts == sorted(starts)
+
+
+def test_rows_round_trip_through_their_columns() -> None:
+    from otelctx.graph import rows
+
+    inv = an_investigation()
+    row = rows.investigation_row(inv)
+    assert tuple(row) == rows.INVESTIGATION_COLUMNS
+    assert all(isinstance(v, str | int) for v in row.values())
+    assert rows.investigation_from_row(row) == inv
+    snap = snapshot(failing_system(), NOW)
+    assert snap is not None
+    srow = rows.snapshot_row(snap)
+    assert tuple(srow) == rows.SNAPSHOT_COLUMNS
+    assert rows.snapshot_from_row(srow) == snap
+    d = Drain()
+    d.add("a line with ünïcode and id 7", NOW)
+    [record] = d.export()
+    trow = rows.template_row("t1", record)
+    assert tuple(trow) == rows.TEMPLATE_COLUMNS
+    assert -(2**63) <= trow["id"] < 2**63
+    assert rows.template_from_row(trow) == ("t1", record)
