@@ -8,7 +8,7 @@ from quart import Quart, Response
 from quart_trio import QuartTrio
 from werkzeug.exceptions import HTTPException
 
-from otelctx.api import otlp_http, probes, traces
+from otelctx.api import graph, investigations, otlp_http, probes, traces
 from otelctx.api.context import json_response
 from otelctx.deps import Deps
 
@@ -22,6 +22,8 @@ def create_app(deps: Deps) -> Quart:
     app.register_blueprint(otlp_http.blueprint)
     app.register_blueprint(probes.blueprint)
     app.register_blueprint(traces.blueprint)
+    app.register_blueprint(graph.blueprint)
+    app.register_blueprint(investigations.blueprint)
 
     @app.errorhandler(HTTPException)
     async def http_error(exc: HTTPException) -> Response:
