@@ -1,7 +1,7 @@
 """Turning error-spike anomalies into investigations (``investigations.Investigation``).
 
 An investigation is built from the trigger service's error chains of the last
-``CHAIN_WINDOW_NS``: the causal chain and span chain of the first chain, every chain's
+``CHAIN_WINDOW_NS``: the causal chain and span chain of the longest chain, every chain's
 trace id, the error log clusters met on the chains, anomalous metrics (|z| > 3) of the
 services involved, the affected services (the trigger and its blast radius, 3 hops) and
 the active anomalies of the services involved. No chain, no investigation; inside the
@@ -43,6 +43,9 @@ def investigate(graph: TenantGraph, seen: list[Anomaly], now_ns: int) -> list[In
         if anomaly.type is not AnomalyType.ERROR_SPIKE:
             continue
         chains = error_chains(graph, anomaly.service, now_ns - CHAIN_WINDOW_NS, limit=5)
+        # Children arrive before their parents: the newest chain may still lack its top.
+        # The longest (then the newest) shows the most of the path.
+        chains.sort(key=lambda c: -len(c.steps))
         if chains:
             root = chains[0].root_cause
             key = (root.service.strip().lower(), root.operation.strip().lower())
@@ -54,11 +57,12 @@ def investigate(graph: TenantGraph, seen: list[Anomaly], now_ns: int) -> list[In
         root = chains[0].root_cause
         if not graph.cooldown.allow(trigger.service, root.service, root.operation, now_ns):
             continue
-        affected = [trigger.service]
-        for anomaly, _ in members:
-            for name in [anomaly.service] + [
-                i.service for i in impact(graph, anomaly.service, AFFECTED_DEPTH, now_ns)
-            ]:
+        affected: list[str] = []
+        # the trigger's blast radius first (nearest first), then the other spiking services'
+        others = sorted(a.service for a, _ in members if a is not trigger)
+        for service in [trigger.service, *others]:
+            reached = impact(graph, service, AFFECTED_DEPTH, now_ns)
+            for name in [service] + [i.service for i in reached]:
                 if name not in affected:
                     affected.append(name)
         critical = any(a.severity is Severity.CRITICAL for a, _ in members)

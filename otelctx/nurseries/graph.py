@@ -117,6 +117,10 @@ class GraphService:
         self.mark = Mark(self.started_ns - int(settings.graphrag_trace_ttl * NS_PER_S), 0)
         self._last_bad_log = -_BAD_LOG_EVERY_S
         self._bad_suppressed = 0
+        for signal in ("span", "log", "metric"):  # present at 0 before the first event
+            for counter in (self.metrics.events_dropped, self.metrics.events_processed,
+                            self.metrics.bad_events):  # fmt: skip
+                counter.labels(signal)
         self.metrics.queue_depth.set_function(self.queue_depth)
         self.metrics.tenants.set_function(lambda: len(self.registry.graphs))
 

@@ -236,3 +236,12 @@ def test_json_bodies_are_clustered_by_their_text() -> None:
     g.add_log(log({"event": "login", "user": 2}, "auth"), NOW)
     [c] = g.signals.clusters_of("auth", 0)
     assert c.count == 2
+
+
+def test_the_investigation_shows_the_longest_chain_when_the_newest_lacks_its_parents() -> None:
+    g = failing_system()
+    # the newest failure: payments' span is in, its callers' spans are not yet
+    g.add_span(span(777, 3, 2, "payments", "charge", error=True, end=NOW - 500 * 1_000_000,
+                    message="card declined"), NOW)  # fmt: skip
+    [inv] = investigate(g, detect(g, NOW), NOW)
+    assert [s.service for s in inv.causal_chain] == ["frontend", "orders", "payments"]
