@@ -11,6 +11,7 @@ from otelctx.graph.queries import Correlated, ErrorChain, Impacted, RankedCause
 from otelctx.graph.signals import LogCluster, MetricNode, severity_name
 from otelctx.graph.summary import GraphSnapshot
 from otelctx.graph.traces import SpanNode
+from otelctx.model import StatusCode
 
 
 def _time(prefix: str, ns: int) -> dict[str, Any]:
@@ -27,7 +28,7 @@ def graph_span_view(s: SpanNode) -> dict[str, Any]:
         **_time("start_time", s.start_ns),
         "end_time_unix_nano": s.end_ns,
         "duration_ms": s.duration_ns / 1e6,
-        "status_code": s.status.otlp_name,
+        "status_code": StatusCode(s.status).otlp_name,
         "status_message": s.status_message,
     }
 

@@ -90,7 +90,7 @@ def _chain_logs(
     graph: TenantGraph, trace: TraceNode, root: SpanNode, since_ns: int
 ) -> list[LogCluster]:
     found: list[LogCluster] = []
-    for key in trace.log_clusters:
+    for key in trace.log_clusters or ():
         cluster = graph.signals.clusters.get(key)
         if cluster is not None:
             found.append(cluster)

@@ -18,6 +18,10 @@ from dataclasses import dataclass, field
 
 from otelctx.graph.window import Window
 
+CallSample = tuple[int, int, int, int, bool]
+"""(minute, now minute, duration ns, histogram bucket, is error): one span as the windows
+count it (``Window.record``'s arguments)."""
+
 
 @dataclass(slots=True)
 class ServiceNode:
@@ -65,9 +69,7 @@ class ServiceStore:
         self,
         service: str,
         operation: str,
-        end_ns: int,
-        duration_ns: int,
-        is_error: bool,
+        sample: CallSample,
         now_ns: int,
     ) -> None:
         """Count one span of ``service``/``operation``."""
@@ -77,7 +79,7 @@ class ServiceStore:
         else:
             self.services.move_to_end(service)
             node.last_seen_ns = now_ns
-        node.window.add(end_ns, duration_ns, is_error, now_ns)
+        node.window.record(*sample)
         key = (service, operation)
         op = self.operations.get(key)
         if op is None:
@@ -89,18 +91,11 @@ class ServiceStore:
         else:
             self.operations.move_to_end(key)
             op.last_seen_ns = now_ns
-        op.window.add(end_ns, duration_ns, is_error, now_ns)
+        op.window.record(*sample)
 
-    def record_edge(
-        self,
-        source: str,
-        target: str,
-        end_ns: int,
-        duration_ns: int,
-        is_error: bool,
-        now_ns: int,
-    ) -> None:
-        """Count one call from ``source`` to ``target`` (both must be known services)."""
+    def record_edge(self, source: str, target: str, sample: CallSample, now_ns: int) -> None:
+        """Count one call from ``source`` to ``target`` (both must be known services);
+        ``sample`` is the target's (child) span."""
         if source not in self.services or target not in self.services:
             return  # evicted meanwhile: an edge never outlives its ends
         key = (source, target)
@@ -110,7 +105,7 @@ class ServiceStore:
             self.callees.setdefault(source, set()).add(target)
             self.callers.setdefault(target, set()).add(source)
         edge.last_seen_ns = now_ns
-        edge.window.add(end_ns, duration_ns, is_error, now_ns)
+        edge.window.record(*sample)
 
     def _new_service(self, name: str, now_ns: int) -> ServiceNode:
         if len(self.services) >= self.max_services:

@@ -25,24 +25,24 @@ state.
 from __future__ import annotations
 
 from collections import Counter, OrderedDict
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from otelctx.graph.anomalies import AnomalyStore
 from otelctx.graph.drain import TemplateRecord
 from otelctx.graph.investigations import Cooldown, Investigation
 from otelctx.graph.limits import GraphLimits
-from otelctx.graph.services import ServiceStore
+from otelctx.graph.services import CallSample, ServiceStore
 from otelctx.graph.signals import SignalStore
 from otelctx.graph.traces import SpanNode, TraceStore
+from otelctx.graph.window import SLOT_NS, bucket_of
 from otelctx.model import LogRecord, MetricPoint, SpanRecord, StatusCode
 
 
-@dataclass(slots=True)
-class _Pending:
+class _Pending(NamedTuple):
+    """A child span whose parent has not arrived (a tuple: untracked by the cyclic GC)."""
+
     service: str
-    end_ns: int
-    duration_ns: int
-    is_error: bool
+    sample: CallSample
     added_ns: int
 
 
@@ -66,34 +66,40 @@ class TenantGraph:
 
     def add_span(self, span: SpanRecord, now_ns: int) -> bool:
         """Add one span; False when it is ignored (no service name, or already held)."""
-        if not span.service_name or self.traces.get(span.trace_id, span.span_id) is not None:
+        service = span.service_name
+        if not service or self.traces.get(span.trace_id, span.span_id) is not None:
             return False
         self.last_active_ns = now_ns
-        is_error = span.status_code is StatusCode.ERROR
         end_ns = span.end_time_unix_nano
         duration = span.duration_ns
-        service = span.service_name
-        self.services.record_call(service, span.name, end_ns, duration, is_error, now_ns)
+        # computed once for the service, operation and edge windows
+        sample: CallSample = (
+            (end_ns if end_ns < now_ns else now_ns) // SLOT_NS,
+            now_ns // SLOT_NS,
+            duration,
+            bucket_of(duration),
+            span.status_code is StatusCode.ERROR,
+        )
+        services = self.services
+        services.record_call(service, span.name, sample, now_ns)
         node = SpanNode(span.trace_id, span.span_id, span.parent_span_id, service, span.name,
-                        span.start_time_unix_nano, end_ns, span.status_code,
+                        span.start_time_unix_nano, end_ns, int(span.status_code),
                         span.status_message)  # fmt: skip
         self.traces.add(node, now_ns)
         if span.parent_span_id:
             parent = self.traces.get(span.trace_id, span.parent_span_id)
-            if parent is not None:
-                if parent.service != service:
-                    self.services.record_edge(parent.service, service, end_ns, duration,
-                                              is_error, now_ns)  # fmt: skip
-            else:
+            if parent is None:
                 self._remember(span.trace_id, span.parent_span_id,
-                               _Pending(service, end_ns, duration, is_error, now_ns))  # fmt: skip
-        children = self._pending.pop((span.trace_id, span.span_id), None)
-        if children:
-            self._pending_count -= len(children)
-            for c in children:
-                if c.service != service:
-                    self.services.record_edge(service, c.service, c.end_ns, c.duration_ns,
-                                              c.is_error, now_ns)  # fmt: skip
+                               _Pending(service, sample, now_ns))  # fmt: skip
+            elif parent.service != service:
+                services.record_edge(parent.service, service, sample, now_ns)
+        if self._pending:
+            children = self._pending.pop((span.trace_id, span.span_id), None)
+            if children:
+                self._pending_count -= len(children)
+                for c in children:
+                    if c.service != service:
+                        services.record_edge(service, c.service, c.sample, now_ns)
         return True
 
     def _remember(self, trace_id: str, parent_id: str, child: _Pending) -> None:

@@ -3,7 +3,7 @@
 Only what the queries need is kept of a span (:class:`SpanNode`, no attributes). Traces
 are held in arrival order; :meth:`TraceStore.prune` drops those that arrived more than
 the TTL ago, and a new span beyond ``max_spans`` evicts whole traces, oldest first
-(counted as ``hits["spans"]``). A per-service index of recent error spans (at most
+(their spans counted in ``hits["spans"]``). A per-service index of recent error spans (at most
 ``ERRORS_PER_SERVICE`` each, newest kept) makes error-chain queries independent of the
 number of spans held; entries whose trace has gone are skipped when read.
 
@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from collections import Counter, deque
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from otelctx.model import StatusCode
 
@@ -22,8 +23,11 @@ ERRORS_PER_SERVICE = 1000
 LOG_CLUSTERS_PER_TRACE = 16
 
 
-@dataclass(slots=True)
-class SpanNode:
+class SpanNode(NamedTuple):
+    """What the graph keeps of a span. A tuple of strings and integers: the cyclic GC
+    stops scanning it after its first pass, which matters with hundreds of thousands
+    held (``status`` is the ``StatusCode`` value as a plain int for the same reason)."""
+
     trace_id: str
     span_id: str
     parent_span_id: str
@@ -31,12 +35,12 @@ class SpanNode:
     operation: str
     start_ns: int
     end_ns: int
-    status: StatusCode
+    status: int
     status_message: str
 
     @property
     def is_error(self) -> bool:
-        return self.status is StatusCode.ERROR
+        return self.status == StatusCode.ERROR
 
     @property
     def duration_ns(self) -> int:
@@ -48,9 +52,10 @@ class TraceNode:
     trace_id: str
     arrived_ns: int
     spans: dict[str, SpanNode] = field(default_factory=dict)
-    status: StatusCode = StatusCode.UNSET
-    # (service, template id) of log clusters logged during the trace (LOGGED_DURING)
-    log_clusters: list[tuple[str, int]] = field(default_factory=list)
+    status: int = StatusCode.UNSET
+    # (service, template id) of log clusters logged during the trace (LOGGED_DURING);
+    # None until the first one (most traces have none: one object less per trace)
+    log_clusters: list[tuple[str, int]] | None = None
 
     @property
     def start_ns(self) -> int:
@@ -116,8 +121,9 @@ class TraceStore:
                 # the trace being added is the oldest: move it behind the others
                 self.traces[keep] = self.traces.pop(keep)
                 continue
-            self.hits["spans"] += 1
-            self.span_count -= len(self.traces.pop(oldest).spans)
+            evicted = len(self.traces.pop(oldest).spans)
+            self.hits["spans"] += evicted
+            self.span_count -= evicted
 
     def prune(self, cutoff_ns: int) -> int:
         """Drop traces that arrived before ``cutoff_ns``; return how many spans went."""
@@ -149,7 +155,9 @@ class TraceStore:
 
     def link_log(self, trace_id: str, cluster: tuple[str, int]) -> None:
         trace = self.traces.get(trace_id)
-        if trace is None or cluster in trace.log_clusters:
+        if trace is None:
             return
-        if len(trace.log_clusters) < LOG_CLUSTERS_PER_TRACE:
+        if trace.log_clusters is None:
+            trace.log_clusters = [cluster]
+        elif cluster not in trace.log_clusters and len(trace.log_clusters) < LOG_CLUSTERS_PER_TRACE:
             trace.log_clusters.append(cluster)

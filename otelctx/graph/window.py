@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Any
 
 SLOT_NS = 60 * 1_000_000_000
 SLOTS = 15
@@ -64,74 +65,72 @@ class WindowStats:
 EMPTY = WindowStats(0, 0, 0, 0.0, 0.0, 0.0)
 
 
-class Window:
-    """Ring of one-minute slots; see the module docstring for the contract."""
+def sample_of(time_ns: int, duration_ns: int, now_ns: int) -> tuple[int, int]:
+    """(minute, bucket) of a call ending at ``time_ns``: what :meth:`Window.record` takes,
+    computed once per span for the service, operation and edge windows."""
+    return min(time_ns, now_ns) // SLOT_NS, bucket_of(duration_ns)
 
-    __slots__ = ("_calls", "_errors", "_hist", "_minute", "_total")
+
+class Window:
+    """Ring of one-minute slots; see the module docstring for the contract.
+
+    A slot is ``[minute, calls, errors, total_ns, histogram]``, allocated on first use.
+    """
+
+    __slots__ = ("_slots",)
 
     def __init__(self) -> None:
-        self._minute = [-1] * SLOTS
-        self._calls = [0] * SLOTS
-        self._errors = [0] * SLOTS
-        self._total = [0] * SLOTS
-        self._hist: list[dict[int, int] | None] = [None] * SLOTS
+        self._slots: list[list[Any] | None] = [None] * SLOTS
 
     def add(self, time_ns: int, duration_ns: int, is_error: bool, now_ns: int) -> bool:
         """Count one call ending at ``time_ns``; False when it is older than the ring."""
-        minute = min(time_ns, now_ns) // SLOT_NS
-        if minute <= now_ns // SLOT_NS - SLOTS:
-            return False
-        slot = minute % SLOTS
-        current = self._minute[slot]
-        if current != minute:
-            if current > minute:
-                return False  # the slot already holds a later minute: this one expired
-            self._minute[slot] = minute
-            self._calls[slot] = 0
-            self._errors[slot] = 0
-            self._total[slot] = 0
-            self._hist[slot] = None
-        self._calls[slot] += 1
+        minute, bucket = sample_of(time_ns, duration_ns, now_ns)
+        return self.record(minute, now_ns // SLOT_NS, duration_ns, bucket, is_error)
+
+    def record(
+        self, minute: int, now_minute: int, duration_ns: int, bucket: int, is_error: bool
+    ) -> bool:
+        """:meth:`add` with the minute and bucket already computed (the hot path)."""
+        i = minute % SLOTS
+        slot = self._slots[i]
+        if slot is None or slot[0] != minute:
+            if minute <= now_minute - SLOTS or (slot is not None and slot[0] > minute):
+                return False  # older than the ring, or the slot holds a later minute
+            slot = self._slots[i] = [minute, 0, 0, 0, {}]
+        slot[1] += 1
         if is_error:
-            self._errors[slot] += 1
-        self._total[slot] += duration_ns
-        hist = self._hist[slot]
-        if hist is None:
-            hist = self._hist[slot] = {}
-        b = bucket_of(duration_ns)
-        hist[b] = hist.get(b, 0) + 1
+            slot[2] += 1
+        slot[3] += duration_ns
+        hist = slot[4]
+        hist[bucket] = hist.get(bucket, 0) + 1
         return True
 
-    def _slots(self, now_ns: int, minutes: int) -> list[int]:
+    def _live(self, now_ns: int, minutes: int) -> list[list[Any]]:
         newest = now_ns // SLOT_NS
         oldest = newest - min(minutes, SLOTS)
-        return [i for i, m in enumerate(self._minute) if oldest < m <= newest]
+        return [s for s in self._slots if s is not None and oldest < s[0] <= newest]
 
     def calls(self, now_ns: int, minutes: int = RECENT_MINUTES) -> int:
-        return sum(self._calls[i] for i in self._slots(now_ns, minutes))
+        return sum(s[1] for s in self._live(now_ns, minutes))
 
     def stats(self, now_ns: int, minutes: int = RECENT_MINUTES) -> WindowStats:
-        slots = self._slots(now_ns, minutes)
-        calls = sum(self._calls[i] for i in slots)
+        live = self._live(now_ns, minutes)
+        calls = sum(s[1] for s in live)
         if not calls:
             return EMPTY
         merged: dict[int, int] = {}
-        for i in slots:
-            for b, n in (self._hist[i] or {}).items():
+        for s in live:
+            for b, n in s[4].items():
                 merged[b] = merged.get(b, 0) + n
         p50, p95, p99 = percentiles(merged, calls, (0.50, 0.95, 0.99))
         return WindowStats(
             calls=calls,
-            errors=sum(self._errors[i] for i in slots),
-            total_ns=sum(self._total[i] for i in slots),
+            errors=sum(s[2] for s in live),
+            total_ns=sum(s[3] for s in live),
             p50_ns=p50,
             p95_ns=p95,
             p99_ns=p99,
         )
-
-    def last_minute(self) -> int:
-        """The newest minute with a sample, -1 if none (for idle pruning)."""
-        return max(self._minute)
 
 
 def percentiles(hist: dict[int, int], total: int, qs: tuple[float, ...]) -> list[float]:

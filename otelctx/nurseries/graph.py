@@ -1,10 +1,13 @@
 """The graph nursery: feeds the per-tenant graphs and runs their loops.
 
-Everything goes through one bounded memory channel of ``GRAPHRAG_EVENT_QUEUE_SIZE``
-events (a span, log record or metric point each). :meth:`GraphService.publish` is called
-by the writer after a commit (and by the DLQ replay after it stored a batch): it never
-blocks; an event that does not fit is dropped and counted in
-``otelcontext_graphrag_events_dropped_total{signal}``, so ingest never waits for the graph.
+Everything goes through one bounded memory channel holding at most
+``GRAPHRAG_EVENT_QUEUE_SIZE`` events (a span, log record or metric point each).
+:meth:`GraphService.publish` is called by the writer after a commit (and by the DLQ
+replay after it stored a batch): it never blocks; an event that does not fit is dropped
+and counted in ``otelcontext_graphrag_events_dropped_total{signal}``, so ingest never
+waits for the graph. Events travel in lists of one signal (one channel operation per
+list, not per event: per-event sends cost as much as the graph's own work), and the
+bound counts events, not lists.
 
 :func:`run_graph` runs ``GRAPHRAG_WORKER_COUNT`` workers on the channel and three loops:
 
@@ -34,7 +37,7 @@ from __future__ import annotations
 import logging
 import time
 from collections import Counter
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from functools import partial
 
@@ -54,6 +57,7 @@ from otelctx.telemetry import Metrics
 log = logging.getLogger(__name__)
 
 GraphEvent = SpanRecord | LogRecord | MetricPoint
+EventList = list[SpanRecord] | list[LogRecord] | list[MetricPoint]
 
 CHUNK = 256  # events a worker applies between two checkpoints
 REBUILD_PAGE = 5000
@@ -107,7 +111,9 @@ class GraphService:
         self.clock = clock
         self.registry = GraphRegistry(limits_from(settings))
         self.queue_size = settings.graphrag_event_queue_size
-        self._send, self.receive = trio.open_memory_channel[GraphEvent](self.queue_size)
+        # each list holds at least one event, so the channel never fills before the count
+        self._send, self.receive = trio.open_memory_channel[EventList](self.queue_size)
+        self._queued = 0  # events in the channel
         self.started_ns = clock()
         self.running = False
         self.warm = False
@@ -125,7 +131,7 @@ class GraphService:
         self.metrics.tenants.set_function(lambda: len(self.registry.graphs))
 
     def queue_depth(self) -> int:
-        return self._send.statistics().current_buffer_used
+        return self._queued
 
     def state(self) -> GraphState:
         return GraphState(self.running, self.warm, self.queue_depth(), self.queue_size,
@@ -136,13 +142,18 @@ class GraphService:
         is dropped and counted by signal. Never raises."""
         for signal, items in (("span", batch.spans), ("log", batch.logs),
                               ("metric", batch.points)):  # fmt: skip
-            sent = 0
-            try:
-                for item in items:
-                    self._send.send_nowait(item)
-                    sent += 1
-            except (trio.WouldBlock, trio.ClosedResourceError, trio.BrokenResourceError):
-                lost = len(items) - sent
+            if not items:
+                continue
+            take = min(len(items), self.queue_size - self._queued)
+            if take > 0:
+                try:
+                    # the batch's own list when it fits whole: committed rows never change
+                    self._send.send_nowait(items if take == len(items) else items[:take])
+                    self._queued += take
+                except (trio.WouldBlock, trio.ClosedResourceError, trio.BrokenResourceError):
+                    take = 0
+            lost = len(items) - max(take, 0)
+            if lost:
                 self.dropped += lost
                 self.metrics.events_dropped.labels(signal).inc(lost)
 
@@ -152,25 +163,37 @@ class GraphService:
 
     # -- applying events --------------------------------------------------------------------
 
-    def apply(self, events: list[GraphEvent], now_ns: int) -> None:
+    def done(self, n: int) -> None:
+        """``n`` events left the channel (applied or skipped)."""
+        self._queued -= n
+
+    def apply(self, events: Sequence[GraphEvent], now_ns: int) -> None:
         """Apply events to their tenants' graphs; one that raises is skipped and counted."""
-        done: Counter[str] = Counter()
+        done = {SpanRecord: 0, LogRecord: 0, MetricPoint: 0}
+        registry = self.registry
+        tenant: str | None = None
+        graph: TenantGraph | None = None
         for ev in events:
-            signal = _signal(ev)
+            kind = type(ev)
             try:
-                if isinstance(ev, SpanRecord):
-                    self.registry.add_span(ev, now_ns)
-                elif isinstance(ev, LogRecord):
-                    self.registry.add_log(ev, now_ns)
+                if ev.tenant_id != tenant or graph is None:  # runs of one tenant are usual
+                    graph = registry.graph_for(ev.tenant_id, now_ns)
+                    tenant = ev.tenant_id
+                if kind is SpanRecord:
+                    graph.add_span(ev, now_ns)  # type: ignore[arg-type]
+                elif kind is LogRecord:
+                    graph.add_log(ev, now_ns)  # type: ignore[arg-type]
                 else:
-                    self.registry.add_metric(ev, now_ns)
+                    graph.add_metric(ev, now_ns)  # type: ignore[arg-type]
             except Exception:
+                signal = _SIGNALS.get(kind, "metric")
                 self.metrics.bad_events.labels(signal).inc()
                 self._log_bad(signal)
                 continue
-            done[signal] += 1
-        for signal, n in done.items():
-            self.metrics.events_processed.labels(signal).inc(n)
+            done[kind] += 1
+        for kind, n in done.items():
+            if n:
+                self.metrics.events_processed.labels(_SIGNALS[kind]).inc(n)
 
     def _log_bad(self, signal: str) -> None:
         now = time.monotonic()
@@ -261,26 +284,17 @@ class GraphService:
             await self.persist.save_templates(graph.tenant_id, records)
 
 
-def _signal(ev: GraphEvent) -> str:
-    if isinstance(ev, SpanRecord):
-        return "span"
-    return "log" if isinstance(ev, LogRecord) else "metric"
+_SIGNALS: dict[type, str] = {SpanRecord: "span", LogRecord: "log", MetricPoint: "metric"}
 
 
-async def _worker(service: GraphService, receive: trio.MemoryReceiveChannel[GraphEvent]) -> None:
+async def _worker(service: GraphService, receive: trio.MemoryReceiveChannel[EventList]) -> None:
     async with receive:
-        while True:
-            try:
-                first = await receive.receive()
-            except trio.EndOfChannel:
-                return
-            events = [first]
-            while len(events) < CHUNK:
-                try:
-                    events.append(receive.receive_nowait())
-                except (trio.WouldBlock, trio.EndOfChannel):
-                    break
-            service.apply(events, service.clock())
+        async for events in receive:
+            for i in range(0, len(events), CHUNK):
+                chunk = events[i : i + CHUNK]
+                service.apply(chunk, service.clock())
+                service.done(len(chunk))
+                await trio.lowlevel.checkpoint()
 
 
 async def _every(
@@ -334,6 +348,7 @@ async def run_graph(
             loops.cancel_scope.cancel()
     finally:
         service.running = False
+        service.flush_hits()
         with trio.CancelScope(shield=True), trio.move_on_after(SAVE_TIMEOUT_S):
             try:
                 await service.save_all_templates()

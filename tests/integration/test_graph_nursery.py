@@ -95,7 +95,7 @@ async def test_replayed_dlq_batches_reach_the_graph(tmp_path: Path) -> None:
     async with open_sqlite(str(tmp_path / "db.sqlite")) as storage:
         assert await replay_tick(storage, dlq, Settings(), metrics, g.publish) == 1
     assert g.queue_depth() == 3
-    g.apply([g.receive.receive_nowait() for _ in range(3)], time.time_ns())
+    g.apply(g.receive.receive_nowait(), time.time_ns())
     graph = g.registry.get("t1")
     assert graph is not None
     assert graph.services.services["api"].window.stats(time.time_ns()).errors == 3
@@ -178,7 +178,8 @@ async def test_the_rebuild_warms_the_graph_once_and_again_only_after_drops() -> 
     # a drop: the pass reads what was committed since, and what came live is not doubled
     late = [span(900 + i, 1, None, "api", end=now[0] - 10**9) for i in range(2)]
     g.publish(WriteBatch(spans=late))  # one fits the channel, one is dropped
-    g.apply([g.receive.receive_nowait()], now[0])
+    [live] = g.receive.receive_nowait()
+    g.apply([live], now[0])
     persist.add_spans(late)
     await g.refresh_pass()
     stats = t1.services.services["api"].window.stats(now[0])

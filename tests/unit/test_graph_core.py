@@ -193,7 +193,7 @@ def test_the_real_status_is_counted() -> None:
     g.add_span(span(2, 1, None, "a"), NOW)
     stats = g.services.services["a"].window.stats(NOW)
     assert (stats.calls, stats.errors) == (2, 1)
-    assert g.traces.traces[f"{1:032x}"].status is StatusCode.ERROR
+    assert g.traces.traces[f"{1:032x}"].status == StatusCode.ERROR
 
 
 def test_a_span_seen_twice_is_counted_once() -> None:
