@@ -7,12 +7,15 @@ saying what is allowed; nothing is silently defaulted.
 
 The graph is in memory and the queries are synchronous: each is bounded by the graph's
 own bounds (``GRAPHRAG_MAX_*``), so none holds the event loop for long.
+
+Parameters: a parameter that is present is validated even when empty (``?since=`` is a
+400, not the default); names (services) are matched exactly as given.
 """
 
 from __future__ import annotations
 
 import re
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from quart import Blueprint, Response, request
@@ -31,16 +34,19 @@ from otelctx.api.render import rfc3339
 from otelctx.graph import queries, summary
 from otelctx.graph.tenant import TenantGraph
 from otelctx.nurseries.graph import GraphService
-from otelctx.tenants import InvalidTenant, forbidden_char
+from otelctx.tenants import InvalidTenant
 
 blueprint = Blueprint("graph", __name__)
 
 NS_PER_MIN = 60 * 1_000_000_000
 DEFAULT_SINCE_NS = 15 * NS_PER_MIN
 ANOMALY_SINCE_NS = 24 * 60 * NS_PER_MIN
-MAX_SERVICE_LEN = 255
+MAX_NAME_LEN = 255
 _TRACE_ID = re.compile(r"[0-9a-f]{32}")
 _INTEGER = re.compile(r"-?[0-9]+")
+_DIGITS = re.compile(r"[0-9]+")
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MAX_NS = 2**63 - 1
 
 
 class BadParameter(Exception):
@@ -84,58 +90,57 @@ def graph_service() -> GraphService:
 
 
 def text_param(name: str) -> str | None:
-    """An optional name (trimmed); absent or empty is None."""
-    raw = request.args.get(name)
-    value = None if raw is None else raw.strip()
-    if not value:
-        return None
-    if len(value) > MAX_SERVICE_LEN or forbidden_char(value) is not None:
-        raise BadParameter(
-            f"{name} must be 1..{MAX_SERVICE_LEN} characters without control characters"
-        )
+    """An optional name, taken as it is (a service name may hold any character); absent
+    is None, present it must be 1..255 characters."""
+    value = request.args.get(name)
+    if value is not None and not 1 <= len(value) <= MAX_NAME_LEN:
+        raise BadParameter(f"{name} must be 1..{MAX_NAME_LEN} characters")
     return value
 
 
 def required_text(name: str) -> str:
-    value = text_param(name)
-    if value is None:
+    value = request.args.get(name)
+    if not value:
         raise BadParameter(f"{name} is required")
+    if len(value) > MAX_NAME_LEN:
+        raise BadParameter(f"{name} must be 1..{MAX_NAME_LEN} characters")
     return value
 
 
 def int_param(name: str, default: int, low: int, high: int) -> int:
-    raw = request.args.get(name)
-    if raw is None or not raw.strip():
+    """Absent: ``default``; present (even empty) it must be an integer in low..high."""
+    text = request.args.get(name)
+    if text is None:
         return default
-    text = raw.strip()
     if not _INTEGER.fullmatch(text) or not low <= int(text) <= high:
         raise BadParameter(f"{name} must be an integer in {low}..{high}")
     return int(text)
 
 
 def time_param(name: str, default_ns: int) -> int:
-    """An RFC 3339 time (``2026-04-24T03:00:00Z``) or integer unix nanoseconds."""
-    raw = request.args.get(name)
-    if raw is None or not raw.strip():
+    """An RFC 3339 time with a zone (``2026-04-24T03:00:00Z``) or integer unix nanoseconds;
+    absent: ``default_ns``. Times before 1970 or after 2262 are clamped to that range."""
+    text = request.args.get(name)
+    if text is None:
         return default_ns
-    text = raw.strip()
-    if _INTEGER.fullmatch(text):
-        value = int(text)
-        if 0 <= value < 2**63:
-            return value
+    ns: int | None = None
+    if _DIGITS.fullmatch(text):
+        ns = int(text)
     else:
         try:
-            parsed = datetime.fromisoformat(text.replace("z", "Z"))
-        except ValueError:
-            parsed = None
-        if parsed is not None and parsed.tzinfo is not None:
-            ns = int(parsed.timestamp()) * 1_000_000_000 + parsed.microsecond * 1000
-            if 0 <= ns < 2**63:
-                return ns
-    raise BadParameter(
-        f"{name} must be an RFC 3339 time with a zone (e.g. 2026-04-24T03:00:00Z) "
-        "or unix nanoseconds"
-    )
+            parsed = datetime.fromisoformat(text)
+            if parsed.tzinfo is not None:
+                delta = parsed - _EPOCH
+                ns = (delta.days * 86_400 + delta.seconds) * 1_000_000_000
+                ns += delta.microseconds * 1000
+        except (ValueError, OverflowError):
+            ns = None
+    if ns is None:
+        raise BadParameter(
+            f"{name} must be an RFC 3339 time with a zone (e.g. 2026-04-24T03:00:00Z) "
+            "or unix nanoseconds"
+        )
+    return min(max(ns, 0), _MAX_NS)
 
 
 def _tenant_graph() -> tuple[GraphService, TenantGraph | None]:

@@ -149,12 +149,13 @@ def _q(name: str, schema: Schema, description: str, *, required: bool = False) -
 
 
 SERVICE_Q = _q("service", {"type": "string", "minLength": 1, "maxLength": 255},
-               "Service name (service.name)", required=True)  # fmt: skip
+               "Service name (service.name), matched exactly", required=True)  # fmt: skip
 
 
 def _since_q(default: str) -> Schema:
     return _q("since", _TIME_PARAM,
-              f"RFC 3339 time with a zone, or unix nanoseconds; default {default}")  # fmt: skip
+              "RFC 3339 time with a zone, or unix nanoseconds (clamped to 1970..2262); "
+              f"default {default}")  # fmt: skip
 
 
 def _responses(ok: Schema, description: str, *, not_found: str | None = None) -> Schema:

@@ -23,11 +23,8 @@ MAX_ID_LEN = 64
 
 
 def _choice(name: str, allowed: tuple[str, ...]) -> str | None:
-    raw = request.args.get(name)
-    if raw is None or not raw.strip():
-        return None
-    value = raw.strip().lower()
-    if value not in allowed:
+    value = request.args.get(name)
+    if value is not None and value not in allowed:
         raise BadParameter(f"{name} must be one of {'|'.join(allowed)}")
     return value
 
