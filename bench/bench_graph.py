@@ -11,13 +11,14 @@ Three parts, one process:
    (tracemalloc), to size ``GRAPHRAG_MAX_SPANS``.
 3. **Live**: the real channel and workers (``GraphService`` + ``run_graph`` with the
    default settings: 4 workers, 10,000-event channel, real anomaly/refresh/snapshot loops)
-   fed ``--rate`` spans/s for ``--seconds`` in 10 ms batches through
+   fed ``--rate`` spans/s for ``--seconds`` in batches every ``--batch-ms`` through
    ``GraphService.publish``, exactly as the writer does after a commit. Prints the events
    dropped and the CPU the process used (``time.process_time``) as a share of one core.
    The records are built before the clock starts, so the figure is the graph's work:
    publish, workers, loops.
 
-    .venv/bin/python bench/bench_graph.py [--seconds 30] [--rate 10000] [--quick]
+    .venv/bin/python bench/bench_graph.py [--seconds 30] [--rate 10000] [--batch-ms 10]
+                                          [--live-only] [--quick]
 """
 
 from __future__ import annotations
@@ -85,8 +86,8 @@ def make_spans(n: int, start_ns: int, rate: float, seed: int = 1) -> list[SpanRe
 
 def make_logs(n: int, now_ns: int) -> list[LogRecord]:
     rnd = random.Random(2)
-    shapes = [f"{w} request {{}} from {{}} took {{}} ms" for w in
-              ("alpha", "bravo", "charlie", "delta", "echo", "foxtrot", "golf", "hotel")]  # fmt: skip
+    words = ("alpha", "bravo", "charlie", "delta", "echo", "foxtrot", "golf", "hotel")
+    shapes = [f"{w} request {{}} from {{}} took {{}} ms" for w in words]
     shapes += [f"worker {w} finished job {{}} for {{}} in {{}} s" for w in
                ("ant", "bee", "cat", "dog", "eel", "fox", "gnu", "hen")]  # fmt: skip
     out = []
@@ -151,15 +152,17 @@ def bench_memory(n: int) -> None:
     print("## memory")
     print(f"{per_span:,.0f} bytes per held span (service/operation/edge stats included); "
           f"{per_pending:,.0f} bytes per remembered child on top")  # fmt: skip
-    print(f"default GRAPHRAG_MAX_SPANS=200000 -> ~{per_span * 200_000 / 2**20:,.0f} MiB per "
-          f"tenant, remembered children (<= 100000) ~{per_pending * 100_000 / 2**20:,.0f} MiB")  # fmt: skip
+    spans_mib = per_span * 200_000 / 2**20
+    pending_mib = per_pending * 100_000 / 2**20
+    print(f"default GRAPHRAG_MAX_SPANS=200000 -> ~{spans_mib:,.0f} MiB per tenant, "
+          f"remembered children (<= 100000) ~{pending_mib:,.0f} MiB")
 
 
-async def live(seconds: float, rate: int) -> None:
+async def live(seconds: float, rate: int, batch_ms: float) -> None:
     settings = Settings()
     metrics = create_metrics("sqlite")
     service = GraphService(settings, metrics, MemoryPersistence())
-    batch_every = 0.01
+    batch_every = batch_ms / 1000
     per_batch = max(1, int(rate * batch_every))
     total = int(seconds / batch_every) * per_batch
     start = time.time_ns()
@@ -201,8 +204,9 @@ async def live(seconds: float, rate: int) -> None:
             if s.name == "otelcontext_graphrag_bound_hits_total"}  # fmt: skip
     graph = service.registry.get("bench")
     assert graph is not None
-    print(f"## live: {rate:,} spans/s for {seconds:.0f} s through the channel and "
-          f"{settings.graphrag_worker_count} workers (default settings)")  # fmt: skip
+    print(f"## live: {rate:,} spans/s for {seconds:.0f} s, a batch of {per_batch:,} every "
+          f"{batch_ms:g} ms, through the channel and {settings.graphrag_worker_count} workers "
+          f"(default settings)")  # fmt: skip
     print(f"published {total:,}, processed {processed:,.0f}, dropped {dropped:,.0f}; "
           f"deepest queue {max_depth:,} of {settings.graphrag_event_queue_size:,}")  # fmt: skip
     print(f"CPU {cpu:.2f} s over {wall:.2f} s wall = {100 * cpu / wall:.1f}% of one core "
@@ -225,12 +229,16 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--seconds", type=float, default=30.0)
     ap.add_argument("--rate", type=int, default=10_000)
+    ap.add_argument("--batch-ms", type=float, default=10.0,
+                    help="publish every N ms (a commit's worth of spans each time)")
+    ap.add_argument("--live-only", action="store_true")
     ap.add_argument("--quick", action="store_true", help="5 s live run, smaller core runs")
     args = ap.parse_args()
     n = 50_000 if args.quick else 200_000
-    bench_core(n)
-    bench_memory(n // 4)
-    trio.run(live, 5.0 if args.quick else args.seconds, args.rate)
+    if not args.live_only:
+        bench_core(n)
+        bench_memory(n // 4)
+    trio.run(live, 5.0 if args.quick else args.seconds, args.rate, args.batch_ms)
 
 
 if __name__ == "__main__":

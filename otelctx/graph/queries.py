@@ -40,15 +40,15 @@ class ErrorChain:
     logs: tuple[LogCluster, ...]
 
 
-def _ancestors(trace: TraceNode, span: SpanNode) -> list[SpanNode]:
+def _ancestors(spans: dict[str, SpanNode], span: SpanNode) -> list[SpanNode]:
     """Held ancestors of ``span``, top-most first (stops at a missing parent or a cycle)."""
     out: list[SpanNode] = []
     seen = {span.span_id}
-    cur = trace.spans.get(span.parent_span_id)
+    cur = spans.get(span.parent_span_id)
     while cur is not None and cur.span_id not in seen:
         seen.add(cur.span_id)
         out.append(cur)
-        cur = trace.spans.get(cur.parent_span_id)
+        cur = spans.get(cur.parent_span_id)
     out.reverse()
     return out
 
@@ -115,7 +115,7 @@ def error_chains(
         traces_seen.add(span.trace_id)
         descent = _failing_descent(trace, span)
         root = descent[-1]
-        steps = tuple(_ancestors(trace, span) + descent)
+        steps = tuple(_ancestors(trace.spans, span) + descent)
         logs = tuple(_chain_logs(graph, trace, root, since_ns))
         out.append(ErrorChain(span.trace_id, span, root, steps, logs))
         if len(out) >= limit:
@@ -208,6 +208,7 @@ def dependency_chain(graph: TenantGraph, trace_id: str) -> list[tuple[SpanNode, 
     if trace is None:
         return None
     depth: dict[str, int] = {}
+    held = trace.spans
 
     def depth_of(span: SpanNode) -> int:
         chain: list[SpanNode] = []
@@ -216,7 +217,7 @@ def dependency_chain(graph: TenantGraph, trace_id: str) -> list[tuple[SpanNode, 
         while cur is not None and cur.span_id not in depth and cur.span_id not in on_chain:
             chain.append(cur)
             on_chain.add(cur.span_id)
-            cur = trace.spans.get(cur.parent_span_id)
+            cur = held.get(cur.parent_span_id)
         # a cycle (cur on the chain) counts from 0 like a missing parent
         d = depth[cur.span_id] + 1 if cur is not None and cur.span_id in depth else 0
         for s in reversed(chain):
@@ -224,7 +225,7 @@ def dependency_chain(graph: TenantGraph, trace_id: str) -> list[tuple[SpanNode, 
             d += 1
         return depth[span.span_id]
 
-    spans = sorted(trace.spans.values(), key=lambda s: (s.start_ns, s.span_id))
+    spans = sorted(held.values(), key=lambda s: (s.start_ns, s.span_id))
     return [(s, depth_of(s)) for s in spans]
 
 

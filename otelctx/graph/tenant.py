@@ -33,7 +33,7 @@ from otelctx.graph.investigations import Cooldown, Investigation
 from otelctx.graph.limits import GraphLimits
 from otelctx.graph.services import CallSample, ServiceStore
 from otelctx.graph.signals import SignalStore
-from otelctx.graph.traces import SpanNode, TraceStore
+from otelctx.graph.traces import TraceStore
 from otelctx.graph.window import SLOT_NS, bucket_of
 from otelctx.model import LogRecord, MetricPoint, SpanRecord, StatusCode
 
@@ -67,7 +67,8 @@ class TenantGraph:
     def add_span(self, span: SpanRecord, now_ns: int) -> bool:
         """Add one span; False when it is ignored (no service name, or already held)."""
         service = span.service_name
-        if not service or self.traces.get(span.trace_id, span.span_id) is not None:
+        traces = self.traces
+        if not service or traces.has(span.trace_id, span.span_id):
             return False
         self.last_active_ns = now_ns
         end_ns = span.end_time_unix_nano
@@ -82,17 +83,16 @@ class TenantGraph:
         )
         services = self.services
         services.record_call(service, span.name, sample, now_ns)
-        node = SpanNode(span.trace_id, span.span_id, span.parent_span_id, service, span.name,
-                        span.start_time_unix_nano, end_ns, int(span.status_code),
-                        span.status_message)  # fmt: skip
-        self.traces.add(node, now_ns)
+        traces.add((span.trace_id, span.span_id, span.parent_span_id, service, span.name,
+                    span.start_time_unix_nano, end_ns, int(span.status_code),
+                    span.status_message), now_ns)  # fmt: skip
         if span.parent_span_id:
-            parent = self.traces.get(span.trace_id, span.parent_span_id)
+            parent = traces.service_of(span.trace_id, span.parent_span_id)
             if parent is None:
                 self._remember(span.trace_id, span.parent_span_id,
                                _Pending(service, sample, now_ns))  # fmt: skip
-            elif parent.service != service:
-                services.record_edge(parent.service, service, sample, now_ns)
+            elif parent != service:
+                services.record_edge(parent, service, sample, now_ns)
         if self._pending:
             children = self._pending.pop((span.trace_id, span.span_id), None)
             if children:

@@ -23,10 +23,14 @@ ERRORS_PER_SERVICE = 1000
 LOG_CLUSTERS_PER_TRACE = 16
 
 
+SpanTuple = tuple[str, str, str, str, str, int, int, int, str]
+"""A span as held: the fields of :class:`SpanNode` in a plain tuple. The cyclic GC stops
+scanning a plain tuple of strings and integers after its first pass (not a NamedTuple,
+nor an IntEnum inside), which matters with hundreds of thousands held."""
+
+
 class SpanNode(NamedTuple):
-    """What the graph keeps of a span. A tuple of strings and integers: the cyclic GC
-    stops scanning it after its first pass, which matters with hundreds of thousands
-    held (``status`` is the ``StatusCode`` value as a plain int for the same reason)."""
+    """What the graph keeps of a span (no attributes), as the queries read it."""
 
     trace_id: str
     span_id: str
@@ -51,23 +55,20 @@ class SpanNode(NamedTuple):
 class TraceNode:
     trace_id: str
     arrived_ns: int
-    spans: dict[str, SpanNode] = field(default_factory=dict)
+    raw: dict[str, SpanTuple] = field(default_factory=dict)
     status: int = StatusCode.UNSET
     # (service, template id) of log clusters logged during the trace (LOGGED_DURING);
     # None until the first one (most traces have none: one object less per trace)
     log_clusters: list[tuple[str, int]] | None = None
 
     @property
-    def start_ns(self) -> int:
-        return min((s.start_ns for s in self.spans.values()), default=0)
-
-    @property
-    def end_ns(self) -> int:
-        return max((s.end_ns for s in self.spans.values()), default=0)
+    def spans(self) -> dict[str, SpanNode]:
+        """The spans by id (built on each call: for queries, not the ingest path)."""
+        return {k: SpanNode._make(v) for k, v in self.raw.items()}
 
     def root(self) -> SpanNode | None:
         """The span without a parent in the trace (earliest if several)."""
-        roots = [s for s in self.spans.values() if s.parent_span_id not in self.spans]
+        roots = [s for s in self.spans.values() if s.parent_span_id not in self.raw]
         return min(roots, key=lambda s: (s.start_ns, s.span_id), default=None)
 
     def children(self) -> dict[str, list[SpanNode]]:
@@ -90,28 +91,40 @@ class TraceStore:
 
     def get(self, trace_id: str, span_id: str) -> SpanNode | None:
         trace = self.traces.get(trace_id)
-        return None if trace is None else trace.spans.get(span_id)
+        raw = None if trace is None else trace.raw.get(span_id)
+        return None if raw is None else SpanNode._make(raw)
 
-    def add(self, span: SpanNode, now_ns: int) -> bool:
-        """Keep ``span`` (not already held: see :meth:`get`); False when its trace alone
+    def has(self, trace_id: str, span_id: str) -> bool:
+        trace = self.traces.get(trace_id)
+        return trace is not None and span_id in trace.raw
+
+    def service_of(self, trace_id: str, span_id: str) -> str | None:
+        """The service of a held span, None if not held (the ingest path's parent check)."""
+        trace = self.traces.get(trace_id)
+        raw = None if trace is None else trace.raw.get(span_id)
+        return None if raw is None else raw[3]  # the service
+
+    def add(self, span: SpanTuple, now_ns: int) -> bool:
+        """Keep ``span`` (not already held: see :meth:`has`); False when its trace alone
         already holds ``max_spans`` spans (counted)."""
-        trace = self.traces.get(span.trace_id)
+        trace_id, span_id, _, service, _, _, _, status, _ = span
+        trace = self.traces.get(trace_id)
         if trace is None:
-            trace = self.traces[span.trace_id] = TraceNode(span.trace_id, now_ns)
-        elif len(trace.spans) >= self.max_spans:
+            trace = self.traces[trace_id] = TraceNode(trace_id, now_ns)
+        elif len(trace.raw) >= self.max_spans:
             self.hits["spans"] += 1
             return False
-        trace.spans[span.span_id] = span
+        trace.raw[span_id] = span
         self.span_count += 1
-        if span.status > trace.status:
-            trace.status = span.status
-        if span.is_error:
-            index = self.errors_by_service.get(span.service)
+        if status > trace.status:
+            trace.status = status
+        if status == StatusCode.ERROR:
+            index = self.errors_by_service.get(service)
             if index is None:
-                index = self.errors_by_service[span.service] = deque(maxlen=ERRORS_PER_SERVICE)
-            index.append((span.trace_id, span.span_id))
+                index = self.errors_by_service[service] = deque(maxlen=ERRORS_PER_SERVICE)
+            index.append((trace_id, span_id))
         if self.span_count > self.max_spans:
-            self._evict(keep=span.trace_id)
+            self._evict(keep=trace_id)
         return True
 
     def _evict(self, keep: str) -> None:
@@ -121,7 +134,7 @@ class TraceStore:
                 # the trace being added is the oldest: move it behind the others
                 self.traces[keep] = self.traces.pop(keep)
                 continue
-            evicted = len(self.traces.pop(oldest).spans)
+            evicted = len(self.traces.pop(oldest).raw)
             self.hits["spans"] += evicted
             self.span_count -= evicted
 
@@ -134,7 +147,7 @@ class TraceStore:
             if trace.arrived_ns >= cutoff_ns:
                 break
             del self.traces[oldest]
-            dropped += len(trace.spans)
+            dropped += len(trace.raw)
         self.span_count -= dropped
         for service in list(self.errors_by_service):
             index = self.errors_by_service[service]
