@@ -90,7 +90,7 @@ def _chain_logs(
     graph: TenantGraph, trace: TraceNode, root: SpanNode, since_ns: int
 ) -> list[LogCluster]:
     found: list[LogCluster] = []
-    for key in trace.log_clusters or ():
+    for key in trace.log_clusters:
         cluster = graph.signals.clusters.get(key)
         if cluster is not None:
             found.append(cluster)
@@ -109,7 +109,7 @@ def error_chains(
     for span in graph.traces.error_spans(service, since_ns):
         if span.trace_id in traces_seen:
             continue
-        trace = graph.traces.traces.get(span.trace_id)
+        trace = graph.traces.trace(span.trace_id)
         if trace is None:
             continue
         traces_seen.add(span.trace_id)
@@ -204,7 +204,7 @@ def rank_root_causes(graph: TenantGraph, service: str, since_ns: int) -> list[Ra
 
 def dependency_chain(graph: TenantGraph, trace_id: str) -> list[tuple[SpanNode, int]] | None:
     """The trace's held spans by start time, each with its depth; None if not held."""
-    trace = graph.traces.traces.get(trace_id)
+    trace = graph.traces.trace(trace_id)
     if trace is None:
         return None
     depth: dict[str, int] = {}

@@ -25,7 +25,6 @@ state.
 from __future__ import annotations
 
 from collections import Counter, OrderedDict
-from typing import NamedTuple
 
 from otelctx.graph.anomalies import AnomalyStore
 from otelctx.graph.drain import TemplateRecord
@@ -37,13 +36,9 @@ from otelctx.graph.traces import TraceStore
 from otelctx.graph.window import SLOT_NS, bucket_of
 from otelctx.model import LogRecord, MetricPoint, SpanRecord, StatusCode
 
-
-class _Pending(NamedTuple):
-    """A child span whose parent has not arrived (a tuple: untracked by the cyclic GC)."""
-
-    service: str
-    sample: CallSample
-    added_ns: int
+_Pending = tuple[str, CallSample, int]
+"""A child whose parent has not arrived: (service, sample, added ns). Plain tuples, and
+tuples of them per parent, so the cyclic GC stops following them after one pass."""
 
 
 class TenantGraph:
@@ -57,7 +52,7 @@ class TenantGraph:
         self.anomalies = AnomalyStore()
         self.cooldown = Cooldown(limits.cooldown_ns, limits.max_cooldown_keys)
         self.investigations: OrderedDict[str, Investigation] = OrderedDict()
-        self._pending: dict[tuple[str, str], list[_Pending]] = {}
+        self._pending: dict[tuple[str, str], tuple[_Pending, ...]] = {}
         self._pending_count = 0
         self.last_active_ns = now_ns
         self.created_ns = now_ns
@@ -90,16 +85,16 @@ class TenantGraph:
             parent = traces.service_of(span.trace_id, span.parent_span_id)
             if parent is None:
                 self._remember(span.trace_id, span.parent_span_id,
-                               _Pending(service, sample, now_ns))  # fmt: skip
+                               (service, sample, now_ns))  # fmt: skip
             elif parent != service:
                 services.record_edge(parent, service, sample, now_ns)
         if self._pending:
             children = self._pending.pop((span.trace_id, span.span_id), None)
             if children:
                 self._pending_count -= len(children)
-                for c in children:
-                    if c.service != service:
-                        services.record_edge(service, c.service, c.sample, now_ns)
+                for child, child_sample, _ in children:
+                    if child != service:
+                        services.record_edge(service, child, child_sample, now_ns)
         return True
 
     def _remember(self, trace_id: str, parent_id: str, child: _Pending) -> None:
@@ -107,10 +102,12 @@ class TenantGraph:
             self.hits["pending"] += 1
             _, dropped = self._pop_oldest_pending()
             self._pending_count -= len(dropped)
-        self._pending.setdefault((trace_id, parent_id), []).append(child)
+        key = (trace_id, parent_id)
+        # a new tuple per added child: parents rarely wait for more than a few
+        self._pending[key] = (*self._pending.get(key, ()), child)
         self._pending_count += 1
 
-    def _pop_oldest_pending(self) -> tuple[tuple[str, str], list[_Pending]]:
+    def _pop_oldest_pending(self) -> tuple[tuple[str, str], tuple[_Pending, ...]]:
         key = next(iter(self._pending))
         return key, self._pending.pop(key)
 
@@ -148,7 +145,7 @@ class TenantGraph:
         cutoff = now_ns - limits.pending_ttl_ns
         while self._pending:
             key = next(iter(self._pending))
-            if self._pending[key][0].added_ns >= cutoff:
+            if self._pending[key][0][2] >= cutoff:  # the first child's added_ns
                 break
             self._pending_count -= len(self._pending.pop(key))
         self.services.prune_idle(now_ns - limits.node_idle_ns)

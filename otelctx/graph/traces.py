@@ -8,13 +8,14 @@ the TTL ago, and a new span beyond ``max_spans`` evicts whole traces, oldest fir
 number of spans held; entries whose trace has gone are skipped when read.
 
 ``children`` of a trace are computed on demand from ``parent_span_id`` (a trace holds
-few spans), so spans may arrive in any order.
+few spans), so spans may arrive in any order. A trace's status is the highest of its
+spans' (ERROR wins).
 """
 
 from __future__ import annotations
 
 from collections import Counter, deque
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import NamedTuple
 
 from otelctx.model import StatusCode
@@ -51,24 +52,23 @@ class SpanNode(NamedTuple):
         return max(0, self.end_ns - self.start_ns)
 
 
-@dataclass(slots=True)
+@dataclass(frozen=True, slots=True)
 class TraceNode:
+    """A view of one held trace for the queries (built by :meth:`TraceStore.trace`)."""
+
     trace_id: str
     arrived_ns: int
-    raw: dict[str, SpanTuple] = field(default_factory=dict)
-    status: int = StatusCode.UNSET
-    # (service, template id) of log clusters logged during the trace (LOGGED_DURING);
-    # None until the first one (most traces have none: one object less per trace)
-    log_clusters: list[tuple[str, int]] | None = None
+    spans: dict[str, SpanNode]
+    # (service, template id) of log clusters logged during the trace (LOGGED_DURING)
+    log_clusters: tuple[tuple[str, int], ...]
 
     @property
-    def spans(self) -> dict[str, SpanNode]:
-        """The spans by id (built on each call: for queries, not the ingest path)."""
-        return {k: SpanNode._make(v) for k, v in self.raw.items()}
+    def status(self) -> int:
+        return max((s.status for s in self.spans.values()), default=StatusCode.UNSET)
 
     def root(self) -> SpanNode | None:
         """The span without a parent in the trace (earliest if several)."""
-        roots = [s for s in self.spans.values() if s.parent_span_id not in self.raw]
+        roots = [s for s in self.spans.values() if s.parent_span_id not in self.spans]
         return min(roots, key=lambda s: (s.start_ns, s.span_id), default=None)
 
     def children(self) -> dict[str, list[SpanNode]]:
@@ -82,42 +82,55 @@ class TraceNode:
 
 
 class TraceStore:
+    """Held traces. Per trace, one dict of span tuples and nothing else on the ingest
+    path (arrival times and log links live in store-wide dicts), so each trace leaves one
+    object for the cyclic GC to follow until a full collection untracks the dict too."""
+
     def __init__(self, max_spans: int, hits: Counter[str]) -> None:
         self.max_spans = max_spans
         self.hits = hits
-        self.traces: dict[str, TraceNode] = {}
+        self.traces: dict[str, dict[str, SpanTuple]] = {}  # arrival order
+        self.arrived: dict[str, int] = {}
+        self.log_links: dict[str, list[tuple[str, int]]] = {}
         self.span_count = 0
         self.errors_by_service: dict[str, deque[tuple[str, str]]] = {}
 
+    def trace(self, trace_id: str) -> TraceNode | None:
+        spans = self.traces.get(trace_id)
+        if spans is None:
+            return None
+        return TraceNode(trace_id, self.arrived[trace_id],
+                         {k: SpanNode._make(v) for k, v in spans.items()},
+                         tuple(self.log_links.get(trace_id, ())))  # fmt: skip
+
     def get(self, trace_id: str, span_id: str) -> SpanNode | None:
-        trace = self.traces.get(trace_id)
-        raw = None if trace is None else trace.raw.get(span_id)
+        spans = self.traces.get(trace_id)
+        raw = None if spans is None else spans.get(span_id)
         return None if raw is None else SpanNode._make(raw)
 
     def has(self, trace_id: str, span_id: str) -> bool:
-        trace = self.traces.get(trace_id)
-        return trace is not None and span_id in trace.raw
+        spans = self.traces.get(trace_id)
+        return spans is not None and span_id in spans
 
     def service_of(self, trace_id: str, span_id: str) -> str | None:
         """The service of a held span, None if not held (the ingest path's parent check)."""
-        trace = self.traces.get(trace_id)
-        raw = None if trace is None else trace.raw.get(span_id)
+        spans = self.traces.get(trace_id)
+        raw = None if spans is None else spans.get(span_id)
         return None if raw is None else raw[3]  # the service
 
     def add(self, span: SpanTuple, now_ns: int) -> bool:
         """Keep ``span`` (not already held: see :meth:`has`); False when its trace alone
         already holds ``max_spans`` spans (counted)."""
         trace_id, span_id, _, service, _, _, _, status, _ = span
-        trace = self.traces.get(trace_id)
-        if trace is None:
-            trace = self.traces[trace_id] = TraceNode(trace_id, now_ns)
-        elif len(trace.raw) >= self.max_spans:
+        spans = self.traces.get(trace_id)
+        if spans is None:
+            spans = self.traces[trace_id] = {}
+            self.arrived[trace_id] = now_ns
+        elif len(spans) >= self.max_spans:
             self.hits["spans"] += 1
             return False
-        trace.raw[span_id] = span
+        spans[span_id] = span
         self.span_count += 1
-        if status > trace.status:
-            trace.status = status
         if status == StatusCode.ERROR:
             index = self.errors_by_service.get(service)
             if index is None:
@@ -127,6 +140,13 @@ class TraceStore:
             self._evict(keep=trace_id)
         return True
 
+    def _drop(self, trace_id: str) -> int:
+        self.arrived.pop(trace_id, None)
+        self.log_links.pop(trace_id, None)
+        n = len(self.traces.pop(trace_id))
+        self.span_count -= n
+        return n
+
     def _evict(self, keep: str) -> None:
         while self.span_count > self.max_spans and len(self.traces) > 1:
             oldest = next(iter(self.traces))
@@ -134,21 +154,16 @@ class TraceStore:
                 # the trace being added is the oldest: move it behind the others
                 self.traces[keep] = self.traces.pop(keep)
                 continue
-            evicted = len(self.traces.pop(oldest).raw)
-            self.hits["spans"] += evicted
-            self.span_count -= evicted
+            self.hits["spans"] += self._drop(oldest)
 
     def prune(self, cutoff_ns: int) -> int:
         """Drop traces that arrived before ``cutoff_ns``; return how many spans went."""
         dropped = 0
         while self.traces:
             oldest = next(iter(self.traces))
-            trace = self.traces[oldest]
-            if trace.arrived_ns >= cutoff_ns:
+            if self.arrived[oldest] >= cutoff_ns:
                 break
-            del self.traces[oldest]
-            dropped += len(trace.raw)
-        self.span_count -= dropped
+            dropped += self._drop(oldest)
         for service in list(self.errors_by_service):
             index = self.errors_by_service[service]
             while index and index[0][0] not in self.traces:
@@ -167,10 +182,10 @@ class TraceStore:
         return out
 
     def link_log(self, trace_id: str, cluster: tuple[str, int]) -> None:
-        trace = self.traces.get(trace_id)
-        if trace is None:
+        if trace_id not in self.traces:
             return
-        if trace.log_clusters is None:
-            trace.log_clusters = [cluster]
-        elif cluster not in trace.log_clusters and len(trace.log_clusters) < LOG_CLUSTERS_PER_TRACE:
-            trace.log_clusters.append(cluster)
+        links = self.log_links.get(trace_id)
+        if links is None:
+            self.log_links[trace_id] = [cluster]
+        elif cluster not in links and len(links) < LOG_CLUSTERS_PER_TRACE:
+            links.append(cluster)

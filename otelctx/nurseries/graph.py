@@ -7,7 +7,9 @@ replay after it stored a batch): it never blocks; an event that does not fit is 
 and counted in ``otelcontext_graphrag_events_dropped_total{signal}``, so ingest never
 waits for the graph. Events travel in lists of one signal (one channel operation per
 list, not per event: per-event sends cost as much as the graph's own work), and the
-bound counts events, not lists.
+bound counts events, not lists; an empty queue takes a list whole even when it is
+longer than the bound (one group commit larger than the queue is not dropped for its
+size alone).
 
 :func:`run_graph` runs ``GRAPHRAG_WORKER_COUNT`` workers on the channel and three loops:
 
@@ -144,7 +146,11 @@ class GraphService:
                               ("metric", batch.points)):  # fmt: skip
             if not items:
                 continue
-            take = min(len(items), self.queue_size - self._queued)
+            # An empty queue takes a whole list, even beyond the bound: a big group commit
+            # is not dropped for its size alone, and the most held stays
+            # max(GRAPHRAG_EVENT_QUEUE_SIZE, one commit) (as admission does for requests).
+            room = len(items) if self._queued == 0 else self.queue_size - self._queued
+            take = min(len(items), room)
             if take > 0:
                 try:
                     # the batch's own list when it fits whole: committed rows never change

@@ -45,16 +45,25 @@ def now_spans(n: int, *, error: bool = False, tenant: str = "t1") -> list[SpanRe
 
 def test_a_full_channel_drops_and_counts_by_signal_without_blocking() -> None:
     g, metrics = service(Settings(graphrag_event_queue_size=10))
+    g.publish(WriteBatch(spans=now_spans(4)))
     batch = WriteBatch(spans=now_spans(25), logs=[log("x")] * 5, points=[point("m", 1.0)] * 3)
     g.publish(batch)  # no workers: nothing drains the channel
-    assert value(metrics, "otelcontext_graphrag_events_dropped_total", signal="span") == 15
+    assert value(metrics, "otelcontext_graphrag_events_dropped_total", signal="span") == 19
     assert value(metrics, "otelcontext_graphrag_events_dropped_total", signal="log") == 5
     assert value(metrics, "otelcontext_graphrag_events_dropped_total", signal="metric") == 3
     assert value(metrics, "otelcontext_graphrag_event_queue_depth") == 10
-    assert g.dropped == 23
+    assert g.dropped == 27
     g.close()
     g.publish(WriteBatch(logs=[log("y")]))  # after close (shutdown): a drop, not a crash
     assert value(metrics, "otelcontext_graphrag_events_dropped_total", signal="log") == 6
+
+
+def test_an_empty_queue_takes_one_commit_larger_than_the_bound() -> None:
+    g, metrics = service(Settings(graphrag_event_queue_size=10))
+    g.publish(WriteBatch(spans=now_spans(25)))
+    assert g.queue_depth() == 25 and g.dropped == 0
+    g.publish(WriteBatch(spans=now_spans(3)))  # the queue is over its bound: dropped
+    assert value(metrics, "otelcontext_graphrag_events_dropped_total", signal="span") == 3
 
 
 async def test_committed_batches_reach_the_graph_with_their_real_status(tmp_path: Path) -> None:
@@ -177,7 +186,8 @@ async def test_the_rebuild_warms_the_graph_once_and_again_only_after_drops() -> 
     assert value(metrics, "otelcontext_graphrag_rebuild_spans_total") == 5
     # a drop: the pass reads what was committed since, and what came live is not doubled
     late = [span(900 + i, 1, None, "api", end=now[0] - 10**9) for i in range(2)]
-    g.publish(WriteBatch(spans=late))  # one fits the channel, one is dropped
+    g.publish(WriteBatch(spans=late[:1]))  # fills the channel of one
+    g.publish(WriteBatch(spans=late[1:]))  # dropped
     [live] = g.receive.receive_nowait()
     g.apply([live], now[0])
     persist.add_spans(late)

@@ -193,7 +193,8 @@ def test_the_real_status_is_counted() -> None:
     g.add_span(span(2, 1, None, "a"), NOW)
     stats = g.services.services["a"].window.stats(NOW)
     assert (stats.calls, stats.errors) == (2, 1)
-    assert g.traces.traces[f"{1:032x}"].status == StatusCode.ERROR
+    trace = g.traces.trace(f"{1:032x}")
+    assert trace is not None and trace.status == StatusCode.ERROR
 
 
 def test_a_span_seen_twice_is_counted_once() -> None:
@@ -306,7 +307,7 @@ def test_traces_are_pruned_after_the_ttl() -> None:
     g.prune(NOW + 3599 * 1_000_000_000)
     assert g.traces.span_count == 4
     g.prune(NOW + 3601 * 1_000_000_000)
-    assert g.traces.span_count == 0 and not g.traces.traces
+    assert g.traces.span_count == 0 and not g.traces.traces and not g.traces.arrived
     assert not g.traces.errors_by_service
 
 
