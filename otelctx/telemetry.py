@@ -56,7 +56,7 @@ class Metrics:
 class GraphMetrics:
     """GraphRAG: the event channel, the workers and the loops (``signal``: span, log,
     metric; ``bound``: services, operations, spans, pending, log_clusters,
-    drain_templates, metrics, tenants, investigations; ``type``: the anomaly types)."""
+    drain_templates, metrics, tenants; ``type``: the anomaly types)."""
 
     events_dropped: Counter
     queue_depth: Gauge
@@ -65,6 +65,7 @@ class GraphMetrics:
     bound_hits: Counter
     anomalies_active: Gauge
     investigations: Counter
+    investigations_unsaved: Gauge
     tenants: Gauge
     rebuild_spans: Counter
 
@@ -100,6 +101,10 @@ def _graph_metrics(r: CollectorRegistry) -> GraphMetrics:
         investigations=Counter(
             "otelcontext_graphrag_investigations_created", "Investigations created",
             registry=r,
+        ),
+        investigations_unsaved=Gauge(
+            "otelcontext_graphrag_investigations_unsaved",
+            "Investigations whose save failed, to be saved again", registry=r,
         ),
         tenants=Gauge("otelcontext_graphrag_tenants", "Tenants with a graph in memory",
                       registry=r),

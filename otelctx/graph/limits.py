@@ -23,7 +23,6 @@ class GraphLimits:
     max_metrics: int = 2000
     max_tenants: int = 1000
     max_pending: int = 100_000
-    max_investigations: int = 1000
     max_cooldown_keys: int = 10_000
     trace_ttl_ns: int = 3600 * NS_PER_S
     pending_ttl_ns: int = 300 * NS_PER_S

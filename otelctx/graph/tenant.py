@@ -28,7 +28,7 @@ from collections import Counter, OrderedDict
 
 from otelctx.graph.anomalies import AnomalyStore
 from otelctx.graph.drain import TemplateRecord
-from otelctx.graph.investigations import Cooldown, Investigation
+from otelctx.graph.investigations import Cooldown
 from otelctx.graph.limits import GraphLimits
 from otelctx.graph.services import CallSample, ServiceStore
 from otelctx.graph.signals import SignalStore
@@ -51,7 +51,6 @@ class TenantGraph:
         self.signals = SignalStore(limits.max_log_clusters, limits.max_metrics, self.hits)
         self.anomalies = AnomalyStore()
         self.cooldown = Cooldown(limits.cooldown_ns, limits.max_cooldown_keys)
-        self.investigations: OrderedDict[str, Investigation] = OrderedDict()
         self._pending: dict[tuple[str, str], tuple[_Pending, ...]] = {}
         self._pending_count = 0
         self.last_active_ns = now_ns
@@ -152,12 +151,6 @@ class TenantGraph:
         self.signals.prune(now_ns)
         self.anomalies.prune(now_ns, set(self.services.services))
         self.cooldown.janitor(now_ns)
-
-    def add_investigation(self, inv: Investigation) -> None:
-        self.investigations[inv.id] = inv
-        while len(self.investigations) > self.limits.max_investigations:
-            self.investigations.popitem(last=False)
-            self.hits["investigations"] += 1
 
 
 class GraphRegistry:

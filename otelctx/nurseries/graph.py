@@ -38,7 +38,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from functools import partial
@@ -48,6 +48,7 @@ import trio
 from otelctx.config import Settings
 from otelctx.graph.anomalies import AnomalyType, detect
 from otelctx.graph.investigate import investigate
+from otelctx.graph.investigations import Investigation
 from otelctx.graph.limits import NS_PER_S, GraphLimits
 from otelctx.graph.persist import GraphPersistence, Mark
 from otelctx.graph.summary import SNAPSHOT_RETENTION_NS, snapshot
@@ -65,6 +66,7 @@ CHUNK = 256  # events a worker applies between two checkpoints
 REBUILD_PAGE = 5000
 REBUILD_MAX_PAGES = 40  # per refresh pass; the rest waits for the next one
 SAVE_TIMEOUT_S = 10.0
+MAX_UNSAVED = 1000
 _BAD_LOG_EVERY_S = 10.0
 
 
@@ -121,6 +123,8 @@ class GraphService:
         self.warm = False
         self.dropped = 0  # events dropped since start (drives the refresh's catch-up)
         self.dropped_seen = 0  # drops the refresh has caught up with
+        # investigations created but not saved yet (persistence failing), oldest first
+        self._unsaved: deque[Investigation] = deque(maxlen=MAX_UNSAVED)
         # the rebuild's high-water mark: at start, the whole trace TTL is read back
         self.mark = Mark(self.started_ns - int(settings.graphrag_trace_ttl * NS_PER_S), 0)
         self._last_bad_log = -_BAD_LOG_EVERY_S
@@ -131,6 +135,7 @@ class GraphService:
                 counter.labels(signal)
         self.metrics.queue_depth.set_function(self.queue_depth)
         self.metrics.tenants.set_function(lambda: len(self.registry.graphs))
+        self.metrics.investigations_unsaved.set_function(lambda: len(self._unsaved))
 
     def queue_depth(self) -> int:
         return self._queued
@@ -218,30 +223,42 @@ class GraphService:
     # -- loop passes (one each; the loops in run_graph call them) -------------------------
 
     async def anomaly_pass(self) -> int:
-        """Detect anomalies in every tenant's graph; create, keep and save investigations.
-        Returns how many investigations were created."""
+        """Detect anomalies in every tenant's graph; create and save investigations (one
+        whose save fails is kept and saved again on the next pass). Returns how many
+        investigations were created."""
         now = self.clock()
-        created = 0
+        created: list[Investigation] = []
         active: Counter[AnomalyType] = Counter()
         for graph in list(self.registry.graphs.values()):
             seen = detect(graph, now)
             for anomaly in graph.anomalies.active.values():
                 active[anomaly.type] += 1
-            for inv in investigate(graph, seen, now) if seen else ():
-                graph.add_investigation(inv)
-                created += 1
-                self.metrics.investigations.inc()
-                try:
-                    await self.persist.save_investigation(inv)
-                except Exception:
-                    # kept in memory: still listed until the process stops
-                    self.internal_errors.labels("graph").inc()
-                    log.exception("graph: saving investigation %s failed", inv.id)
+            if seen:
+                created += investigate(graph, seen, now)
             await trio.lowlevel.checkpoint()
         for kind in AnomalyType:
             self.metrics.anomalies_active.labels(kind.value).set(active[kind])
+        self.metrics.investigations.inc(len(created))
+        if len(self._unsaved) + len(created) > MAX_UNSAVED:
+            log.error("graph: %d investigations could not be saved and are lost",
+                      len(self._unsaved) + len(created) - MAX_UNSAVED)  # fmt: skip
+        self._unsaved.extend(created)
+        await self.save_investigations()
         self.flush_hits()
-        return created
+        return len(created)
+
+    async def save_investigations(self) -> None:
+        """Save what is waiting, oldest first; stop at the first failure (logged)."""
+        while self._unsaved:
+            try:
+                await self.persist.save_investigation(self._unsaved[0])
+            except Exception:
+                self.internal_errors.labels("graph").inc()
+                log.exception("graph: saving %d investigations failed; next try in %.1f s",
+                              len(self._unsaved),
+                              self.settings.graphrag_anomaly_interval)  # fmt: skip
+                return
+            self._unsaved.popleft()
 
     async def refresh_pass(self) -> None:
         """Read spans after the high-water mark when warming up or after drops; prune
@@ -361,3 +378,4 @@ async def run_graph(
             except Exception:
                 service.internal_errors.labels("graph").inc()
                 log.exception("graph: saving Drain templates at shutdown failed")
+            await service.save_investigations()

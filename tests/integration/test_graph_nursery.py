@@ -18,7 +18,8 @@ import trio
 
 from otelctx.config import Settings
 from otelctx.dlq import DiskQueue
-from otelctx.graph.persist import MemoryPersistence
+from otelctx.graph.investigations import Investigation
+from otelctx.graph.persist import InvestigationFilter, MemoryPersistence
 from otelctx.ingest.admission import Admission, Submission
 from otelctx.model import SpanRecord
 from otelctx.nurseries.dlq import replay_tick
@@ -208,11 +209,40 @@ async def test_the_anomaly_pass_creates_one_investigation_and_saves_it() -> None
         assert await g.anomaly_pass() == 0
     assert value(metrics, "otelcontext_graphrag_investigations_created_total") == 1
     assert value(metrics, "otelcontext_graphrag_anomalies_active", type="error_spike") == 3
-    graph = g.registry.get("t1")
-    assert graph is not None and len(graph.investigations) == 1
     persist = g.persist
     assert isinstance(persist, MemoryPersistence)
-    [inv] = list(graph.investigations.values())
-    assert await persist.get_investigation("t1", inv.id) == inv
+    [inv] = await persist.list_investigations(InvestigationFilter("t1"))
     assert (inv.root_service, inv.root_operation) == ("payments", "charge")
     assert [s.is_error for s in inv.span_chain] == [True, True, True]
+
+
+class FailingSaves(MemoryPersistence):
+    def __init__(self) -> None:
+        super().__init__()
+        self.failing = True
+
+    async def save_investigation(self, inv: Investigation) -> None:
+        if self.failing:
+            raise OSError("database unavailable")
+        await super().save_investigation(inv)
+
+
+async def test_an_investigation_whose_save_failed_is_saved_on_a_later_pass(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    now = [time.time_ns()]
+    metrics = create_metrics("sqlite")
+    persist = FailingSaves()
+    g = GraphService(Settings(), metrics, persist, clock=lambda: now[0])
+    end = now[0] - 10**9
+    g.apply([s for t in range(40) for s in three_tier(t, error=t % 2 == 0, end=end)], now[0])
+    with caplog.at_level(logging.ERROR):
+        assert await g.anomaly_pass() == 1
+    assert "saving 1 investigations failed" in caplog.text
+    assert value(metrics, "otelcontext_graphrag_investigations_unsaved") == 1
+    assert value(metrics, "otelcontext_internal_errors_total", subsystem="graph") == 1
+    persist.failing = False
+    now[0] += 10**9
+    assert await g.anomaly_pass() == 0  # inside the cooldown: nothing new, the old one saved
+    assert len(await persist.list_investigations(InvestigationFilter("t1"))) == 1
+    assert value(metrics, "otelcontext_graphrag_investigations_unsaved") == 0
