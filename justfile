@@ -24,6 +24,7 @@ lint: setup
 bench: setup-bench
     {{bin}}/python bench/bench_decode.py
     {{bin}}/python bench/bench_ingest.py
+    {{bin}}/python bench/bench_graph.py
 
 # Create .venv and install otelctx with its test and lint tools (only when pyproject.toml changed)
 setup:

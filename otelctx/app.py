@@ -4,13 +4,15 @@ Nesting gives the shutdown order::
 
     trio_asyncio loop
       storage                       opened first, closed last
-        root nursery                signals, samplers, database health
-          pipeline nursery          writer
-            ingest nursery          gRPC server, HTTP server
+        root nursery                signals, samplers, database health, retention, DLQ replay
+          graph nursery             graph workers and loops
+            pipeline nursery        writer
+              ingest nursery        gRPC server, HTTP server
 
 On stop: the servers stop accepting and drain in-flight exports (SHUTDOWN_TIMEOUT);
-then the writer's channel closes and it commits everything admitted; then the root
-nursery's helpers are cancelled; then storage closes; then the asyncio loop ends.
+then the writer's channel closes and it commits everything admitted; then the graph's
+channel closes and its workers apply what is queued; then the root nursery's helpers
+are cancelled; then storage closes; then the asyncio loop ends.
 A second signal cancels everything at once.
 """
 
@@ -28,11 +30,13 @@ from otelctx.config import Settings
 from otelctx.dbhealth import DbHealth
 from otelctx.deps import Deps, Readiness
 from otelctx.dlq import DiskQueue
+from otelctx.graph.persist import MemoryPersistence
 from otelctx.ingest.admission import Admission, Submission
 from otelctx.ingest.decoding import open_decoder
 from otelctx.ingest.service import Ingest
 from otelctx.nurseries.dbhealth import run_db_health
 from otelctx.nurseries.dlq import run_dlq_replay
+from otelctx.nurseries.graph import GraphService, run_graph
 from otelctx.nurseries.grpc import run_grpc
 from otelctx.nurseries.http import run_http
 from otelctx.nurseries.retention import run_retention
@@ -44,7 +48,7 @@ from otelctx.telemetry import create_metrics
 
 log = logging.getLogger(__name__)
 
-SERVICES = frozenset({"storage", "writer", "grpc", "http"})
+SERVICES = frozenset({"storage", "writer", "graph", "grpc", "http"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,9 +95,12 @@ async def serve(
                 else "reject",
             )
         )  # fmt: skip
-        writer = WriterState(dlq)
+        # Investigations, snapshots and Drain templates live in memory until the SQL
+        # implementation of graph.persist lands.
+        graph = GraphService(settings, metrics, MemoryPersistence())
+        writer = WriterState(dlq, on_commit=graph.publish)
         db_health = DbHealth(metrics.db_up.labels(driver=storage.driver))
-        deps = Deps(settings, storage, metrics, ingest, writer, readiness, db_health)
+        deps = Deps(settings, storage, metrics, ingest, writer, readiness, db_health, graph)
         async with trio.open_nursery() as root:
             if handle_signals:
                 await root.start(run_signals, stop, root.cancel_scope)
@@ -103,16 +110,27 @@ async def serve(
                 run_db_health, storage, db_health, settings.db_health_interval, name="db-health"
             )
             await root.start(run_retention, storage, settings, metrics, name="retention")
-            await root.start(run_dlq_replay, storage, dlq, settings, metrics, name="dlq-replay")
-            async with trio.open_nursery() as pipeline:
-                await pipeline.start(
-                    run_writer, storage, receive, admission, metrics, writer,
-                    settings.writer_max_batch_items, name="writer",
-                )  # fmt: skip
-                readiness.started.add("writer")
-                async with send:
-                    await _serve_ingest(deps, stop, grpc_port, http_port, task_status)
-            log.info("writer drained; stopping")
+            await root.start(run_dlq_replay, storage, dlq, settings, metrics, graph.publish,
+                             name="dlq-replay")  # fmt: skip
+            async with trio.open_nursery() as graph_nursery:
+                await graph_nursery.start(run_graph, graph, name="graph")
+                readiness.started.add("graph")
+                async with trio.open_nursery() as pipeline:
+                    await pipeline.start(
+                        run_writer, storage, receive, admission, metrics, writer,
+                        settings.writer_max_batch_items, name="writer",
+                    )  # fmt: skip
+                    readiness.started.add("writer")
+                    async with send:
+                        await _serve_ingest(deps, stop, grpc_port, http_port, task_status)
+                log.info("writer drained; draining the graph")
+                graph.close()
+                # at most GRAPHRAG_EVENT_QUEUE_SIZE events, well under a second; a bound all
+                # the same (what is cut off is in the database anyway)
+                graph_nursery.cancel_scope.deadline = (
+                    trio.current_time() + settings.shutdown_timeout
+                )
+            log.info("graph drained; stopping")
             root.cancel_scope.cancel()
     log.info("otelctx stopped")
 

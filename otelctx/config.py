@@ -109,6 +109,20 @@ class Settings:
     dlq_max_retries: int = 10
     dlq_max_replay_per_tick: int = 100
     dashboard_p99_row_cap: int = 200_000
+    graphrag_worker_count: int = 4
+    graphrag_event_queue_size: int = 10_000
+    graphrag_trace_ttl: float = 3600.0
+    graphrag_investigation_cooldown: float = 300.0
+    graphrag_anomaly_interval: float = 10.0
+    graphrag_refresh_interval: float = 60.0
+    graphrag_snapshot_interval: float = 900.0
+    graphrag_max_services: int = 1000
+    graphrag_max_operations: int = 10_000
+    graphrag_max_spans: int = 200_000
+    graphrag_max_log_clusters: int = 10_000
+    graphrag_max_metrics: int = 2000
+    graphrag_max_tenants: int = 1000
+    graphrag_tenant_idle: float = 86_400.0
 
     @property
     def dlq_max_bytes(self) -> int:
@@ -477,6 +491,25 @@ _VARS: tuple[_Var, ...] = (
     _Var("DLQ_MAX_RETRIES", "dlq_max_retries", _integer(0, 1_000_000)),
     _Var("DLQ_MAX_REPLAY_PER_TICK", "dlq_max_replay_per_tick", _integer(1, 100_000)),
     _Var("DASHBOARD_P99_ROW_CAP", "dashboard_p99_row_cap", _integer(1000, 100_000_000)),
+    _Var("GRAPHRAG_WORKER_COUNT", "graphrag_worker_count", _integer(1, 64)),
+    _Var("GRAPHRAG_EVENT_QUEUE_SIZE", "graphrag_event_queue_size", _integer(1, 10_000_000)),
+    _Var("GRAPHRAG_TRACE_TTL", "graphrag_trace_ttl", _duration(60.0, 86_400.0)),
+    _Var(
+        "GRAPHRAG_INVESTIGATION_COOLDOWN",
+        "graphrag_investigation_cooldown",
+        _duration(1.0, 86_400.0),
+    ),
+    # The loop intervals go down to 50 ms so that end-to-end tests need not wait.
+    _Var("GRAPHRAG_ANOMALY_INTERVAL", "graphrag_anomaly_interval", _duration(0.05, 3600.0)),
+    _Var("GRAPHRAG_REFRESH_INTERVAL", "graphrag_refresh_interval", _duration(0.05, 3600.0)),
+    _Var("GRAPHRAG_SNAPSHOT_INTERVAL", "graphrag_snapshot_interval", _duration(0.05, 86_400.0)),
+    _Var("GRAPHRAG_MAX_SERVICES", "graphrag_max_services", _integer(1, 1_000_000)),
+    _Var("GRAPHRAG_MAX_OPERATIONS", "graphrag_max_operations", _integer(1, 10_000_000)),
+    _Var("GRAPHRAG_MAX_SPANS", "graphrag_max_spans", _integer(100, 100_000_000)),
+    _Var("GRAPHRAG_MAX_LOG_CLUSTERS", "graphrag_max_log_clusters", _integer(1, 1_000_000)),
+    _Var("GRAPHRAG_MAX_METRICS", "graphrag_max_metrics", _integer(1, 1_000_000)),
+    _Var("GRAPHRAG_MAX_TENANTS", "graphrag_max_tenants", _integer(1, 1_000_000)),
+    _Var("GRAPHRAG_TENANT_IDLE", "graphrag_tenant_idle", _duration(60.0, 30 * 86_400.0)),
 )
 
 _DRIVERS_NEEDING_DSN = frozenset({"postgres", "mysql"})

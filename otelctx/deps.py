@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from otelctx.config import Settings
 from otelctx.dbhealth import DbHealth
 from otelctx.ingest.service import Ingest
+from otelctx.nurseries.graph import GraphService
 from otelctx.nurseries.writer import WriterState
 from otelctx.storage.base import Storage
 from otelctx.telemetry import Metrics
@@ -35,3 +36,4 @@ class Deps:
     readiness: Readiness
     # The database health gate (pings by nurseries/dbhealth.py and /ready).
     db_health: DbHealth = field(default_factory=DbHealth)
+    graph: GraphService | None = None

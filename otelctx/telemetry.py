@@ -56,6 +56,70 @@ class Metrics:
     api_tenant_mismatch: Counter
     api_db_unavailable: Counter
     dashboard_p99_row_cap_hits: Counter
+    graph: GraphMetrics
+
+
+@dataclass(frozen=True, slots=True)
+class GraphMetrics:
+    """GraphRAG: the event channel, the workers and the loops (``signal``: span, log,
+    metric; ``bound``: services, operations, spans, pending, log_clusters,
+    drain_templates, metrics, tenants; ``type``: the anomaly types)."""
+
+    events_dropped: Counter
+    queue_depth: Gauge
+    events_processed: Counter
+    bad_events: Counter
+    bound_hits: Counter
+    anomalies_active: Gauge
+    investigations: Counter
+    investigations_unsaved: Gauge
+    tenants: Gauge
+    rebuild_spans: Counter
+
+
+def _graph_metrics(r: CollectorRegistry) -> GraphMetrics:
+    return GraphMetrics(
+        events_dropped=Counter(
+            "otelcontext_graphrag_events_dropped",
+            "Graph events dropped because the graph's channel was full (or closed)",
+            ["signal"], registry=r,
+        ),
+        queue_depth=Gauge(
+            "otelcontext_graphrag_event_queue_depth", "Graph events waiting in the channel",
+            registry=r,
+        ),
+        events_processed=Counter(
+            "otelcontext_graphrag_events_processed", "Graph events applied to the graph",
+            ["signal"], registry=r,
+        ),
+        bad_events=Counter(
+            "otelcontext_graphrag_bad_events",
+            "Graph events that raised while being applied (skipped; the log has the traceback)",
+            ["signal"], registry=r,
+        ),
+        bound_hits=Counter(
+            "otelcontext_graphrag_bound_hits",
+            "Times a per-tenant graph bound evicted something, by bound", ["bound"], registry=r,
+        ),
+        anomalies_active=Gauge(
+            "otelcontext_graphrag_anomalies_active", "Anomalies in progress, by type",
+            ["type"], registry=r,
+        ),
+        investigations=Counter(
+            "otelcontext_graphrag_investigations_created", "Investigations created",
+            registry=r,
+        ),
+        investigations_unsaved=Gauge(
+            "otelcontext_graphrag_investigations_unsaved",
+            "Investigations whose save failed, to be saved again", registry=r,
+        ),
+        tenants=Gauge("otelcontext_graphrag_tenants", "Tenants with a graph in memory",
+                      registry=r),
+        rebuild_spans=Counter(
+            "otelcontext_graphrag_rebuild_spans",
+            "Spans read back from the database by the graph's rebuild", registry=r,
+        ),
+    )  # fmt: skip
 
 
 def create_metrics(driver: str) -> Metrics:
@@ -197,6 +261,7 @@ def create_metrics(driver: str) -> Metrics:
             "Dashboard p99s estimated from a sample because the window held more traces"
             " than DASHBOARD_P99_ROW_CAP (SQLite)", registry=r,
         ),
+        graph=_graph_metrics(r),
     )  # fmt: skip
     m.db_up.labels(driver=driver).set(0)
     # Known label values from the start, so that rate() sees the first failure.

@@ -17,8 +17,21 @@ from quart import Quart, Response
 from quart_trio import QuartTrio
 from werkzeug.exceptions import HTTPException, MethodNotAllowed
 
-from otelctx.api import admin, bodies, docs, logs, metrics, otlp_http, probes, security, traces
+from otelctx.api import (
+    admin,
+    bodies,
+    docs,
+    graph,
+    investigations,
+    logs,
+    metrics,
+    otlp_http,
+    probes,
+    security,
+    traces,
+)
 from otelctx.api.context import error, json_response
+from otelctx.api.graph_openapi import graph_paths
 from otelctx.api.openapi import build_document
 from otelctx.api.params import BadParameter
 from otelctx.deps import Deps
@@ -32,9 +45,21 @@ def create_app(deps: Deps) -> Quart:
     app.extensions["otelctx"] = deps
     app.extensions[admin.STARTED_AT] = time.monotonic()
     settings = deps.settings
-    document = build_document(auth_required=bool(settings.api_key or settings.api_tenant_keys))
+    document = build_document(
+        [graph_paths()], auth_required=bool(settings.api_key or settings.api_tenant_keys)
+    )
     app.extensions[docs.DOCUMENT] = orjson.dumps(document)
-    for module in (otlp_http, probes, traces, logs, metrics, admin, docs):
+    for module in (
+        otlp_http,
+        probes,
+        traces,
+        logs,
+        metrics,
+        admin,
+        docs,
+        graph,
+        investigations,
+    ):
         app.register_blueprint(module.blueprint)
     bodies.install(app)
 

@@ -16,13 +16,15 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from functools import partial
 
 import trio
 
 from otelctx.config import Settings
 from otelctx.dlq import CorruptEnvelope, DiskQueue, EntryGone
-from otelctx.storage.base import Storage, StorageError, StorageUnavailable
+from otelctx.nurseries.writer import notify_commit
+from otelctx.storage.base import Storage, StorageError, StorageUnavailable, WriteBatch
 from otelctx.telemetry import Metrics
 
 log = logging.getLogger(__name__)
@@ -36,13 +38,14 @@ async def run_dlq_replay(
     dlq: DiskQueue,
     settings: Settings,
     metrics: Metrics,
+    on_commit: Callable[[WriteBatch], None] | None = None,
     *,
     task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED,
 ) -> None:
     task_status.started()
     while True:
         try:
-            await replay_tick(storage, dlq, settings, metrics)
+            await replay_tick(storage, dlq, settings, metrics, on_commit)
         except trio.Cancelled:
             raise
         except Exception:
@@ -52,9 +55,14 @@ async def run_dlq_replay(
 
 
 async def replay_tick(
-    storage: Storage, dlq: DiskQueue, settings: Settings, metrics: Metrics
+    storage: Storage,
+    dlq: DiskQueue,
+    settings: Settings,
+    metrics: Metrics,
+    on_commit: Callable[[WriteBatch], None] | None = None,
 ) -> int:
-    """Replay what is due; return how many batches were stored."""
+    """Replay what is due; return how many batches were stored. ``on_commit`` hears of
+    each stored batch (the graph), as the writer's listener does."""
     due = await trio.to_thread.run_sync(dlq.due, time.time(), settings.dlq_max_replay_per_tick)
     stored = 0
     for entry in due:
@@ -85,6 +93,7 @@ async def replay_tick(
             if isinstance(exc, StorageUnavailable):
                 break
             continue
+        notify_commit(on_commit, batch, metrics)
         await trio.to_thread.run_sync(dlq.done, entry)
         metrics.dlq_replayed.inc()
         stored += 1

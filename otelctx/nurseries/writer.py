@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 
 import trio
 
@@ -31,10 +32,16 @@ log = logging.getLogger(__name__)
 
 
 class WriterState:
-    """What /ready and the tests read about the writer, and its disk fallback."""
+    """What /ready and the tests read about the writer, its disk fallback, and who hears
+    of committed batches (``on_commit``: the graph; it must not block)."""
 
-    def __init__(self, dlq: DiskQueue | None = None) -> None:
+    def __init__(
+        self,
+        dlq: DiskQueue | None = None,
+        on_commit: Callable[[WriteBatch], None] | None = None,
+    ) -> None:
         self.dlq = dlq
+        self.on_commit = on_commit
         self.last_commit_failed = False
         self.commits = 0
 
@@ -169,3 +176,18 @@ async def _commit(
     metrics.writer_batch_items.observe(len(merged))
     if result.spans_duplicate:
         metrics.spans_duplicate.inc(result.spans_duplicate)
+    notify_commit(state.on_commit, merged, metrics)
+
+
+def notify_commit(
+    on_commit: Callable[[WriteBatch], None] | None, batch: WriteBatch, metrics: Metrics
+) -> None:
+    """Tell the listener (the graph) of a committed batch. It must not block; if it
+    raises, that is counted and logged, never the writer's (or replay's) failure."""
+    if on_commit is None:
+        return
+    try:
+        on_commit(batch)
+    except Exception:
+        metrics.internal_errors.labels("graph").inc()
+        log.exception("the commit listener failed on %d items", len(batch))

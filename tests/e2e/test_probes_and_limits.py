@@ -22,8 +22,9 @@ def test_ready_turns_503_when_the_database_is_gone(tmp_path: Path) -> None:
         status, body = srv.get("/ready")
         assert status == 200, body
         assert json.loads(body)["services"] == {
-            "grpc": True, "http": True, "storage": True, "writer": True,
+            "graph": True, "grpc": True, "http": True, "storage": True, "writer": True,
         }  # fmt: skip
+        assert json.loads(body)["graphrag"]["state"] == "ok"
         srv.db_path.unlink()
         status, body = srv.get("/ready")
         assert status == 503

@@ -74,6 +74,20 @@ DEFAULTS: list[tuple[str, str, Any]] = [
     ("DLQ_MAX_RETRIES", "dlq_max_retries", 10),
     ("DLQ_MAX_REPLAY_PER_TICK", "dlq_max_replay_per_tick", 100),
     ("DASHBOARD_P99_ROW_CAP", "dashboard_p99_row_cap", 200_000),
+    ("GRAPHRAG_WORKER_COUNT", "graphrag_worker_count", 4),
+    ("GRAPHRAG_EVENT_QUEUE_SIZE", "graphrag_event_queue_size", 10_000),
+    ("GRAPHRAG_TRACE_TTL", "graphrag_trace_ttl", 3600.0),
+    ("GRAPHRAG_INVESTIGATION_COOLDOWN", "graphrag_investigation_cooldown", 300.0),
+    ("GRAPHRAG_ANOMALY_INTERVAL", "graphrag_anomaly_interval", 10.0),
+    ("GRAPHRAG_REFRESH_INTERVAL", "graphrag_refresh_interval", 60.0),
+    ("GRAPHRAG_SNAPSHOT_INTERVAL", "graphrag_snapshot_interval", 900.0),
+    ("GRAPHRAG_MAX_SERVICES", "graphrag_max_services", 1000),
+    ("GRAPHRAG_MAX_OPERATIONS", "graphrag_max_operations", 10_000),
+    ("GRAPHRAG_MAX_SPANS", "graphrag_max_spans", 200_000),
+    ("GRAPHRAG_MAX_LOG_CLUSTERS", "graphrag_max_log_clusters", 10_000),
+    ("GRAPHRAG_MAX_METRICS", "graphrag_max_metrics", 2000),
+    ("GRAPHRAG_MAX_TENANTS", "graphrag_max_tenants", 1000),
+    ("GRAPHRAG_TENANT_IDLE", "graphrag_tenant_idle", 86_400.0),
 ]
 FIELD = {env: name for env, name, _ in DEFAULTS}
 
@@ -154,6 +168,23 @@ GOOD: list[tuple[str, str, Any]] = [
     ("DASHBOARD_P99_ROW_CAP", "100000000", 100_000_000),
     ("SHUTDOWN_TIMEOUT", "1m30s", 90.0),
     ("SHUTDOWN_TIMEOUT", "30", 30.0),
+    ("GRAPHRAG_WORKER_COUNT", "1", 1),
+    ("GRAPHRAG_WORKER_COUNT", "64", 64),
+    ("GRAPHRAG_EVENT_QUEUE_SIZE", "1", 1),
+    ("GRAPHRAG_EVENT_QUEUE_SIZE", "100000", 100_000),
+    ("GRAPHRAG_TRACE_TTL", "1m", 60.0),
+    ("GRAPHRAG_TRACE_TTL", "24h", 86_400.0),
+    ("GRAPHRAG_INVESTIGATION_COOLDOWN", "1s", 1.0),
+    ("GRAPHRAG_ANOMALY_INTERVAL", "50ms", 0.05),
+    ("GRAPHRAG_REFRESH_INTERVAL", "200ms", 0.2),
+    ("GRAPHRAG_SNAPSHOT_INTERVAL", "24h", 86_400.0),
+    ("GRAPHRAG_MAX_SERVICES", "1", 1),
+    ("GRAPHRAG_MAX_OPERATIONS", "10000000", 10_000_000),
+    ("GRAPHRAG_MAX_SPANS", "100", 100),
+    ("GRAPHRAG_MAX_LOG_CLUSTERS", "1000000", 1_000_000),
+    ("GRAPHRAG_MAX_METRICS", "1", 1),
+    ("GRAPHRAG_MAX_TENANTS", "1000000", 1_000_000),
+    ("GRAPHRAG_TENANT_IDLE", "30m", 1800.0),
 ]
 
 # (variable, raw value, fragments the one-line message must contain besides the variable name)
@@ -222,6 +253,13 @@ BAD: list[tuple[str, str, tuple[str, ...]]] = [
     ("SHUTDOWN_TIMEOUT", "2h", ("1s..3600s",)),
     ("SHUTDOWN_TIMEOUT", "-5s", ("duration", "1s..3600s")),
     ("SHUTDOWN_TIMEOUT", "soon", ("duration", "1s..3600s")),
+    ("GRAPHRAG_WORKER_COUNT", "0", ("1..64",)),
+    ("GRAPHRAG_EVENT_QUEUE_SIZE", "0", ("1..10000000",)),
+    ("GRAPHRAG_EVENT_QUEUE_SIZE", "-5", ("1..10000000",)),
+    ("GRAPHRAG_TRACE_TTL", "30s", ("60s..86400s",)),
+    ("GRAPHRAG_ANOMALY_INTERVAL", "0", ("0.05s..3600s",)),
+    ("GRAPHRAG_MAX_SPANS", "99", ("100..100000000",)),
+    ("GRAPHRAG_TENANT_IDLE", "forever", ("duration", "60s..2592000s")),
 ]
 
 
