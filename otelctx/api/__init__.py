@@ -31,7 +31,6 @@ from otelctx.api import (
     traces,
 )
 from otelctx.api.context import error, json_response
-from otelctx.api.graph_openapi import graph_paths
 from otelctx.api.openapi import build_document
 from otelctx.api.params import BadParameter
 from otelctx.deps import Deps
@@ -45,9 +44,7 @@ def create_app(deps: Deps) -> Quart:
     app.extensions["otelctx"] = deps
     app.extensions[admin.STARTED_AT] = time.monotonic()
     settings = deps.settings
-    document = build_document(
-        [graph_paths()], auth_required=bool(settings.api_key or settings.api_tenant_keys)
-    )
+    document = build_document(auth_required=bool(settings.api_key or settings.api_tenant_keys))
     app.extensions[docs.DOCUMENT] = orjson.dumps(document)
     for module in (
         otlp_http,

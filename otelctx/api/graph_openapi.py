@@ -3,6 +3,7 @@ by ``otelctx.api.openapi``. Schemas are inline so the fragment stands on its own
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from otelctx.graph.persist import MAX_LIST
@@ -181,7 +182,18 @@ def _get(summary: str, params: list[Schema], ok: Schema, description: str, *,
 
 
 def graph_paths() -> dict[str, Any]:
-    """The ``paths`` entries of every route in ``api.graph`` and ``api.investigations``."""
+    """The ``paths`` entries of every route in ``api.graph`` and ``api.investigations``,
+    each operation with an ``operationId`` derived from its path (``graphErrorChains``)."""
+    paths = _graph_paths()
+    for path, item in paths.items():
+        words = re.findall(r"[a-z0-9]+", path.removeprefix("/api/").replace("{", "by-"))
+        op_id = words[0] + "".join(w.capitalize() for w in words[1:])
+        for operation in item.values():
+            operation.setdefault("operationId", op_id)
+    return paths
+
+
+def _graph_paths() -> dict[str, Any]:
     unknown = "The service is not in the tenant's graph"
     return {
         "/api/graph/service-map": _get(

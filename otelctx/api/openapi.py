@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from otelctx.api import inputs
+from otelctx.api.graph_openapi import graph_paths
 from otelctx.api.openapi_public import otlp_paths, probe_paths
 from otelctx.api.openapi_schemas import SCHEMAS, TENANT, Schema, json_content, param, ref
 from otelctx.api.params import MAX_NS, MAX_TEXT, SEVERITY_NAMES
@@ -239,7 +240,7 @@ def build_document(
         "security": [], "parameters": [],
         "responses": {"200": json_content({"type": "object"}, "OpenAPI 3.0")},
     }}  # fmt: skip
-    paths |= probe_paths() | otlp_paths()
+    paths |= probe_paths() | otlp_paths() | graph_paths()
     for extra in extra_paths:
         paths |= extra
     trace = SCHEMAS["Trace"]

@@ -348,7 +348,10 @@ def test_windows_default_to_the_last_30_minutes() -> None:
     bad(heatmap_input, {"limit": ["10001"]}, NOW, match="1..10000")
     f = dashboard_input({"service_name": ["a"]}, NOW)
     assert (f.window.start_ns, f.services) == (NOW - 30 * MINUTE, ("a",))
-    assert service_map_input({"start": [str(NOW - HOUR)]}, NOW) == Window(NOW - HOUR, NOW)
+    m = service_map_input({"start": [str(NOW - HOUR)]}, NOW)
+    assert (m.window, m.exact) == (Window(NOW - HOUR, NOW), False)
+    assert service_map_input({"exact": ["true"]}, NOW).exact
+    bad(service_map_input, {"exact": ["yes"]}, NOW)
     err = bad(service_map_input, {"start": [str(NOW + 1)]}, NOW)
     assert "end defaults to now" in str(err)
     bad(dashboard_input, {"limit": ["5"]}, NOW, match="unknown parameter: limit")
