@@ -224,6 +224,9 @@ def _scrub_userinfo(text: str) -> str:
     return f"{user}:{_REDACTED}@{host}"
 
 
+_URL_SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*")
+
+
 def scrub_dsn(dsn: str) -> str:
     """Return ``dsn`` with every password replaced by ``REDACTED``; everything else is kept.
 
@@ -233,7 +236,7 @@ def scrub_dsn(dsn: str) -> str:
     rather than too little. Meant for every message that could show a DSN.
     """
     scheme, sep, rest = dsn.partition("://")
-    if sep:
+    if sep and _URL_SCHEME.fullmatch(scheme):  # not a key=value password holding "://"
         rest = _QUERY_PASSWORD.sub(rf"\g<1>{_REDACTED}", _scrub_userinfo(rest))
         return f"{scheme}{sep}{rest}"
     masked = _KV_PASSWORD.sub(rf"\g<1>\g<2>{_REDACTED}", dsn)

@@ -468,6 +468,11 @@ def test_scrub_dsn_never_shows_a_keyword_password(password: str) -> None:
     assert password not in scrub_dsn(dsn)
 
 
+def test_scrub_dsn_with_a_url_inside_a_keyword_password() -> None:
+    dsn = "host=db port=5432 password=a://b@c dbname=x"
+    assert scrub_dsn(dsn) == "host=db port=5432 password=REDACTED dbname=x"
+
+
 def test_describe_masks_secrets() -> None:
     shown = dict(describe(dataclasses.replace(load(PG), api_key="hunter2")))
     assert shown["DB_DSN"] == "postgres://u:REDACTED@h/db"
