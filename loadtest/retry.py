@@ -2,9 +2,10 @@
 
 A retryable failure (gRPC ``UNAVAILABLE``, HTTP 429/502/503/504, a broken connection, a
 timed-out attempt) is retried after the delay the server asked for (``RetryInfo`` /
-``Retry-After``) or else after an exponential backoff (0.5 s doubling to 8 s, ±20%
-jitter). Once the next attempt would start later than ``max_elapsed_s`` after the first,
-the export gives up: a permanent failure. Anything else fails at once.
+``Retry-After``, plus up to 20% so that refused clients spread out) or else after an
+exponential backoff (0.5 s doubling to 8 s, +-20% jitter). Once the next attempt would
+start later than ``max_elapsed_s`` after the first, the export gives up: a permanent
+failure. Anything else fails at once.
 """
 
 from __future__ import annotations
@@ -43,9 +44,11 @@ class RetryPolicy:
         """Seconds to wait before the next attempt, or None to give up.
 
         ``elapsed_s`` is the time since the first attempt started. A server's delay is
-        honoured as given (clamped to at least 0)."""
+        honoured: the wait is that long or up to ``jitter`` longer, never shorter."""
         if server_delay_s is not None and math.isfinite(server_delay_s):
-            delay = max(0.0, server_delay_s)
+            # at least what the server asked, plus up to 20%: clients refused together
+            # must not come back together (every refusal carries the same delay)
+            delay = max(0.0, server_delay_s) * (1 + rng.uniform(0, self.jitter))
         else:
             delay = self.backoff(attempt, rng)
         if elapsed_s + delay > self.max_elapsed_s:
