@@ -95,6 +95,7 @@ class Settings:
     dlq_replay_interval: float = 300.0
     dlq_max_retries: int = 10
     dlq_max_replay_per_tick: int = 100
+    dashboard_p99_row_cap: int = 200_000
 
     @property
     def dlq_max_bytes(self) -> int:
@@ -458,6 +459,7 @@ _VARS: tuple[_Var, ...] = (
     _Var("DLQ_REPLAY_INTERVAL", "dlq_replay_interval", _duration(1.0, 86_400.0)),
     _Var("DLQ_MAX_RETRIES", "dlq_max_retries", _integer(0, 1_000_000)),
     _Var("DLQ_MAX_REPLAY_PER_TICK", "dlq_max_replay_per_tick", _integer(1, 100_000)),
+    _Var("DASHBOARD_P99_ROW_CAP", "dashboard_p99_row_cap", _integer(1000, 100_000_000)),
 )
 
 _DRIVERS_NEEDING_DSN = frozenset({"postgres", "mysql"})

@@ -49,6 +49,7 @@ class Metrics:
     dlq_evicted: Counter
     dlq_evicted_bytes: Counter
     internal_errors: Counter
+    dashboard_p99_row_cap_hits: Counter
 
 
 def create_metrics(driver: str) -> Metrics:
@@ -167,6 +168,11 @@ def create_metrics(driver: str) -> Metrics:
         internal_errors=Counter(
             "otelcontext_internal_errors", "Unexpected errors caught at a task or request top"
             " level", ["subsystem"], registry=r,
+        ),
+        dashboard_p99_row_cap_hits=Counter(
+            "otelcontext_dashboard_p99_row_cap_hits",
+            "Dashboard p99s estimated from a sample because the window held more traces"
+            " than DASHBOARD_P99_ROW_CAP (SQLite)", registry=r,
         ),
     )  # fmt: skip
     m.db_up.labels(driver=driver).set(0)

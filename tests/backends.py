@@ -25,7 +25,8 @@ import pytest
 PG_DSN = os.environ.get("OTELCTX_TEST_PG_DSN", "postgresql://postgres@127.0.0.1:5432/test")
 MYSQL_DSN = os.environ.get("OTELCTX_TEST_MYSQL_DSN", "mysql://root@127.0.0.1:3306/test")
 BACKENDS = ("sqlite", "postgres", "mysql")
-TABLES = ("spans", "traces", "logs", "metric_points", "schema_version")
+# every table otelctx creates (logs_fts: SQLite's search index; dropping it elsewhere is a no-op)
+TABLES = ("spans", "traces", "logs", "logs_fts", "metric_points", "schema_version")
 
 
 def dsn_for(driver: str) -> str:

@@ -29,3 +29,8 @@ def request_tenant() -> str:
     Raises InvalidTenant for a header that breaks the tenant rule."""
     tenant = sanitize_tenant(header_text(request.headers.get("X-Tenant-ID")))
     return tenant or deps().settings.default_tenant
+
+
+def query_args() -> dict[str, list[str]]:
+    """The request's query string: each name with every value given, in order."""
+    return request.args.to_dict(flat=False)

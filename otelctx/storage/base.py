@@ -143,7 +143,12 @@ class Storage(Protocol):
         ...
 
     async def p99_duration(
-        self, tenant_id: str, start_ns: int, end_ns: int, *, row_cap: int,
+        self,
+        tenant_id: str,
+        start_ns: int,
+        end_ns: int,
+        *,
+        row_cap: int,
         services: tuple[str, ...] = (),
     ) -> Percentile:
         """Nearest-rank p99 of trace durations with start in [start_ns, end_ns)

@@ -13,19 +13,21 @@ beyond the configured one.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import sqlite3
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
+from functools import partial
 from itertools import chain
 from pathlib import Path
 from typing import Any, TypeVar
 
 import trio
 
-from otelctx.model import SpanRecord
-from otelctx.storage import rows, summaries
+from otelctx.model import LogRecord, SpanRecord
+from otelctx.storage import plans, rows, summaries
 from otelctx.storage.base import (
     Percentile,
     PoolStats,
@@ -36,54 +38,24 @@ from otelctx.storage.base import (
     WriteBatch,
     WriteResult,
 )
+from otelctx.storage.queries import (
+    DashboardStats,
+    LatencyPoint,
+    LogQuery,
+    MetricBucket,
+    MetricQuery,
+    Page,
+    PurgeCounts,
+    ServiceMap,
+    StoreStats,
+    TraceQuery,
+    TraceRow,
+    TrafficBucket,
+)
+from otelctx.storage.sql_queries import PURGE_TABLES, Dialect, Sql, purge_tenant_batch
+from otelctx.storage.sqlite_schema import MIGRATIONS, SCHEMA_VERSION
 
-SCHEMA_VERSION = 1
-
-_DDL = """
-CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL);
-CREATE TABLE IF NOT EXISTS spans (
-    id INTEGER PRIMARY KEY,
-    tenant_id TEXT NOT NULL, trace_id TEXT NOT NULL, span_id TEXT NOT NULL,
-    parent_span_id TEXT NOT NULL, service_name TEXT NOT NULL, operation_name TEXT NOT NULL,
-    kind INTEGER NOT NULL, start_time INTEGER NOT NULL, end_time INTEGER NOT NULL,
-    duration_ns INTEGER NOT NULL, status_code INTEGER NOT NULL, status_message TEXT NOT NULL,
-    trace_state TEXT NOT NULL, attributes TEXT NOT NULL, resource TEXT NOT NULL,
-    scope TEXT NOT NULL, events TEXT NOT NULL, links TEXT NOT NULL,
-    UNIQUE (tenant_id, trace_id, span_id)
-);
-CREATE INDEX IF NOT EXISTS idx_spans_tenant_service_start
-    ON spans (tenant_id, service_name, start_time);
-CREATE TABLE IF NOT EXISTS traces (
-    tenant_id TEXT NOT NULL, trace_id TEXT NOT NULL,
-    root_service TEXT NOT NULL, root_operation TEXT NOT NULL,
-    root_is_entry INTEGER NOT NULL, root_start INTEGER NOT NULL,
-    start_time INTEGER NOT NULL, end_time INTEGER NOT NULL, duration_ns INTEGER NOT NULL,
-    span_count INTEGER NOT NULL, error_count INTEGER NOT NULL, status_code INTEGER NOT NULL,
-    PRIMARY KEY (tenant_id, trace_id)
-) WITHOUT ROWID;
-CREATE INDEX IF NOT EXISTS idx_traces_tenant_start ON traces (tenant_id, start_time);
-CREATE TABLE IF NOT EXISTS logs (
-    id INTEGER PRIMARY KEY,
-    tenant_id TEXT NOT NULL, service_name TEXT NOT NULL, timestamp INTEGER NOT NULL,
-    observed_timestamp INTEGER NOT NULL, severity_number INTEGER NOT NULL,
-    severity_text TEXT NOT NULL, body TEXT NOT NULL, body_is_json INTEGER NOT NULL,
-    attributes TEXT NOT NULL, resource TEXT NOT NULL, scope TEXT NOT NULL,
-    trace_id TEXT NOT NULL, span_id TEXT NOT NULL, flags INTEGER NOT NULL
-);
-CREATE INDEX IF NOT EXISTS idx_logs_tenant_ts ON logs (tenant_id, timestamp);
-CREATE INDEX IF NOT EXISTS idx_logs_tenant_trace ON logs (tenant_id, trace_id);
-CREATE TABLE IF NOT EXISTS metric_points (
-    id INTEGER PRIMARY KEY,
-    tenant_id TEXT NOT NULL, service_name TEXT NOT NULL, name TEXT NOT NULL,
-    description TEXT NOT NULL, unit TEXT NOT NULL, metric_type TEXT NOT NULL,
-    time INTEGER NOT NULL, start_time INTEGER NOT NULL, value REAL, count INTEGER, sum REAL,
-    min REAL, max REAL, data TEXT NOT NULL, attributes TEXT NOT NULL, resource TEXT NOT NULL,
-    scope TEXT NOT NULL, temporality INTEGER NOT NULL, is_monotonic INTEGER NOT NULL
-);
-CREATE INDEX IF NOT EXISTS idx_metric_points_tenant_name_time
-    ON metric_points (tenant_id, name, time);
-"""
-
+__all__ = ["SCHEMA_VERSION", "SqliteStorage", "open_sqlite"]
 
 # Incremental vacuum in rounds of this many pages (4 KiB each), so the writer lock is
 # released between rounds and ingest commits get through.
@@ -125,6 +97,10 @@ ON CONFLICT (tenant_id, trace_id) DO UPDATE SET
 
 _T = TypeVar("_T")
 
+D = Dialect.SQLITE
+# Rows per purge_tenant transaction: short enough that an ingest commit waits little.
+_PURGE_BATCH = 5000
+
 
 def _translate(exc: sqlite3.Error, what: str) -> StorageError:
     text = str(exc)
@@ -152,15 +128,22 @@ def _connect(path: str, *, read_only: bool) -> sqlite3.Connection:
     return conn
 
 
-def _migrate(conn: sqlite3.Connection, allowed: bool) -> None:
+def _current_version(conn: sqlite3.Connection) -> int:
     has_table = conn.execute(
         "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'schema_version'"
     ).fetchone()
-    current = None
-    if has_table:
-        row = conn.execute("SELECT max(version) FROM schema_version").fetchone()
-        current = row[0] if row else None
-    if current is not None and current > SCHEMA_VERSION:
+    if not has_table:
+        return 0
+    row = conn.execute("SELECT max(version) FROM schema_version").fetchone()
+    return int(row[0]) if row and row[0] is not None else 0
+
+
+def _migrate(conn: sqlite3.Connection, allowed: bool) -> None:
+    """Check the schema version; create or upgrade it when ``allowed``, one transaction
+    per version (another process upgrading at the same time waits on the write lock,
+    then finds nothing left to do)."""
+    current = _current_version(conn)
+    if current > SCHEMA_VERSION:
         raise SchemaError(
             f"sqlite: the database schema is version {current}, newer than this otelctx "
             f"knows ({SCHEMA_VERSION}); upgrade otelctx or use another DB_DSN"
@@ -169,11 +152,21 @@ def _migrate(conn: sqlite3.Connection, allowed: bool) -> None:
         return
     if not allowed:
         raise SchemaError(
-            f"sqlite: schema is version {current or 0}, this otelctx needs {SCHEMA_VERSION}: "
+            f"sqlite: schema is version {current}, this otelctx needs {SCHEMA_VERSION}: "
             "run `otelctx migrate` or set DB_AUTOMIGRATE=true"
         )
-    conn.executescript(_DDL)
-    conn.execute("INSERT INTO schema_version (version) VALUES (?)", (SCHEMA_VERSION,))
+    for version, statements in MIGRATIONS:
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            if version > _current_version(conn):
+                for statement in statements:
+                    conn.execute(statement)
+                conn.execute("INSERT INTO schema_version (version) VALUES (?)", (version,))
+            conn.execute("COMMIT")
+        except BaseException:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise
 
 
 class SqliteStorage:
@@ -349,33 +342,105 @@ class SqliteStorage:
         return await self._run(self._read_limiter, "count", query)
 
     async def p99_duration(
-        self, tenant_id: str, start_ns: int, end_ns: int, *, row_cap: int
-    ) -> Percentile:
-        window = "FROM traces WHERE tenant_id = ? AND start_time >= ? AND start_time < ?"
-        args = (tenant_id, start_ns, end_ns)
+        self, tenant_id: str, start_ns: int, end_ns: int, *, row_cap: int,
+        services: tuple[str, ...] = (),
+    ) -> Percentile:  # fmt: skip
+        """Exact nearest rank up to ``row_cap`` traces, a uniform sample above it."""
+        plan = plans.p99_duration(D, tenant_id, start_ns, end_ns, services, row_cap)
+        return await self._read("p99", plan)
 
-        def query() -> Percentile:
-            (n,) = self._reader.execute(f"SELECT count(*) {window}", args).fetchone()
-            if n == 0:
-                return Percentile(None, "exact", 0)
-            if n <= row_cap:
-                (value,) = self._reader.execute(
-                    f"SELECT duration_ns {window} ORDER BY duration_ns LIMIT 1 OFFSET ?",
-                    (*args, rows.nearest_rank_offset(n)),
-                ).fetchone()
-                return Percentile(int(value), "exact", n)
-            # Uniform sample of about row_cap traces: keeps the cost bounded without
-            # the original's bias (it kept the first, i.e. smallest, rows).
-            sample = sorted(
-                v for (v,) in self._reader.execute(
-                    f"SELECT duration_ns {window} AND abs(random()) % ? < ?", (*args, n, row_cap)
-                )
-            )  # fmt: skip
-            if not sample:
-                return Percentile(None, "sample", n)
-            return Percentile(int(sample[rows.nearest_rank_offset(len(sample))]), "sample", n)
+    # -- the query API (plans shared with the other backends) -----------------------------
 
-        return await self._run(self._read_limiter, "p99", query)
+    def _fetch(self, statement: Sql) -> list[Any]:
+        return self._reader.execute(statement.text, statement.args).fetchall()
+
+    async def _read(self, what: str, plan: plans.Plan[_T]) -> _T:
+        """Run a read plan in one job on the reader connection (one snapshot: SQLite
+        reads without an explicit transaction are per statement, so wrap them)."""
+
+        def run() -> _T:
+            self._reader.execute("BEGIN")
+            try:
+                return plans.drive(plan, self._fetch)
+            finally:
+                self._reader.execute("COMMIT")
+
+        return await self._run(self._read_limiter, what, run)
+
+    async def search_traces(self, q: TraceQuery) -> Page[TraceRow]:
+        return await self._read("search_traces", plans.search_traces(D, q))
+
+    async def search_logs(self, q: LogQuery) -> Page[LogRecord]:
+        return await self._read("search_logs", plans.search_logs(D, q))
+
+    async def log_context(
+        self, tenant_id: str, time_ns: int, window_ns: int, limit: int
+    ) -> list[LogRecord]:
+        plan = plans.log_context(D, tenant_id, time_ns, window_ns, limit)
+        return await self._read("log_context", plan)
+
+    async def metric_buckets(self, q: MetricQuery) -> list[MetricBucket]:
+        return await self._read("metric_buckets", plans.metric_buckets(D, q))
+
+    async def list_services(self, tenant_id: str) -> list[str]:
+        return await self._read("list_services", plans.list_services(D, tenant_id))
+
+    async def list_metric_names(self, tenant_id: str, service: str | None) -> list[str]:
+        return await self._read("list_metric_names", plans.list_metric_names(D, tenant_id, service))
+
+    async def traffic(
+        self, tenant_id: str, start_ns: int, end_ns: int, step_ns: int, services: tuple[str, ...]
+    ) -> list[TrafficBucket]:
+        plan = plans.traffic(D, tenant_id, start_ns, end_ns, step_ns, services)
+        return await self._read("traffic", plan)
+
+    async def latency_points(
+        self, tenant_id: str, start_ns: int, end_ns: int, services: tuple[str, ...], limit: int
+    ) -> list[LatencyPoint]:
+        plan = plans.latency_points(D, tenant_id, start_ns, end_ns, services, limit)
+        return await self._read("latency_points", plan)
+
+    async def dashboard(
+        self, tenant_id: str, start_ns: int, end_ns: int, services: tuple[str, ...]
+    ) -> DashboardStats:
+        return await self._read("dashboard", plans.dashboard(D, tenant_id, start_ns, end_ns,
+                                                             services))  # fmt: skip
+
+    async def service_map(self, tenant_id: str, start_ns: int, end_ns: int) -> ServiceMap:
+        return await self._read("service_map", plans.service_map(D, tenant_id, start_ns, end_ns))
+
+    async def stats(self, tenant_id: str) -> StoreStats:
+        found = await self._read("stats", plans.stats(D, tenant_id))
+        # the pages not yet checkpointed live in the -wal file
+        wal = await trio.to_thread.run_sync(_file_size, self._path + "-wal")
+        return dataclasses.replace(found, db_size_bytes=found.db_size_bytes + wal)
+
+    async def purge_tenant(self, tenant_id: str, cutoff_ns: int) -> PurgeCounts:
+        """Batches of ``_PURGE_BATCH`` rows, each its own transaction and its own job on
+        the writer, so ingest commits get through between them."""
+        counts = {}
+        for table in PURGE_TABLES:
+            statement = purge_tenant_batch(D, table, tenant_id, cutoff_ns, _PURGE_BATCH)
+            total = 0
+            while True:
+                n = await self._run(self._write_limiter, "purge", partial(self._delete, statement))
+                total += n
+                if n < _PURGE_BATCH:
+                    break
+            counts[table] = total
+        return PurgeCounts(**counts)
+
+    def _delete(self, statement: Sql) -> int:
+        conn = self._writer
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            count = conn.execute(statement.text, statement.args).rowcount
+            conn.execute("COMMIT")
+        except BaseException:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise
+        return int(count)
 
     async def maintain(self) -> None:
         # Never a full VACUUM: it locks the database for as long as it rewrites it.
@@ -415,19 +480,7 @@ class SqliteStorage:
             f"DELETE FROM {table} WHERE ({key}) IN "
             f"(SELECT {key} FROM {table} WHERE {column} < ? LIMIT ?)"
         )
-
-        def delete() -> int:
-            conn = self._writer
-            conn.execute("BEGIN IMMEDIATE")
-            try:
-                count = conn.execute(sql, (cutoff_ns, limit)).rowcount
-                conn.execute("COMMIT")
-            except BaseException:
-                if conn.in_transaction:
-                    conn.execute("ROLLBACK")
-                raise
-            return int(count)
-
+        delete = partial(self._delete, Sql(sql, (cutoff_ns, limit)))
         return await self._run(self._write_limiter, "purge", delete)
 
     def pool_stats(self) -> PoolStats:
@@ -495,6 +548,13 @@ async def open_sqlite(path: str, *, migrate: bool = True) -> AsyncIterator[Sqlit
         with trio.CancelScope(shield=True), trio.move_on_after(10):
             async with storage._write_limiter, storage._read_limiter:
                 await trio.to_thread.run_sync(_close_all, writer, reader)
+
+
+def _file_size(path: str) -> int:
+    try:
+        return os.path.getsize(path)
+    except OSError:
+        return 0
 
 
 def _close_all(*conns: sqlite3.Connection) -> None:

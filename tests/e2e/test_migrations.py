@@ -6,10 +6,13 @@ import os
 import sqlite3
 import subprocess
 import sys
+from contextlib import closing
 from pathlib import Path
 
 import pytest
 
+from otelctx.model import LogRecord, Scope
+from otelctx.storage import rows, sqlite_schema
 from tests import backends
 
 
@@ -49,3 +52,48 @@ def test_a_newer_schema_is_refused(tmp_path: Path) -> None:
     refused = run(["migrate"], env)
     assert refused.returncode == 1
     assert "newer than this otelctx" in refused.stderr
+
+
+# -- version 1 -> 2 ----------------------------------------------------------------------------
+
+OLD_LOG = LogRecord(
+    tenant_id="t1", service_name="checkout", time_unix_nano=1_795_000_000_000_000_000,
+    observed_time_unix_nano=0, severity_number=17, severity_text="ERROR",
+    body="Payment gateway TIMEOUT after 30s", attributes={}, resource={}, scope=Scope(),
+    trace_id="a" * 32, span_id="1" * 16, flags=0,
+)  # fmt: skip
+V2_INDEXES = {
+    "idx_traces_tenant_duration", "idx_spans_tenant_start", "idx_logs_tenant_service_ts",
+    "idx_logs_tenant_severity_ts", "idx_metric_points_tenant_service_name",
+}  # fmt: skip
+
+
+def make_v1_sqlite(db: Path) -> None:
+    """A database as version 1 left it, holding one log."""
+    with closing(sqlite3.connect(db)) as conn, conn:
+        for statement in sqlite_schema.MIGRATIONS[0][1]:
+            conn.execute(statement)
+        conn.execute("INSERT INTO schema_version (version) VALUES (1)")
+        columns = ", ".join(rows.LOG_COLUMNS)
+        marks = ", ".join("?" * len(rows.LOG_COLUMNS))
+        conn.execute(f"INSERT INTO logs ({columns}) VALUES ({marks})", rows.log_row(OLD_LOG))
+
+
+def test_sqlite_version_1_upgrades_in_place(tmp_path: Path) -> None:
+    db = tmp_path / "v1.db"
+    make_v1_sqlite(db)
+    env = {"DB_DSN": str(db), "DB_AUTOMIGRATE": "false", "DB_CONNECT_TIMEOUT": "2s"}
+    refused = run(["serve", "--grpc-port", "0", "--http-port", "0"], env)
+    assert refused.returncode == 1
+    assert "schema is version 1, this otelctx needs 2" in refused.stderr
+
+    migrated = run(["migrate"], env)
+    assert migrated.returncode == 0, migrated.stderr
+    with closing(sqlite3.connect(db)) as conn:
+        assert conn.execute("SELECT max(version) FROM schema_version").fetchone() == (2,)
+        names = {n for (n,) in conn.execute("SELECT name FROM sqlite_master")}
+        assert names >= V2_INDEXES
+        assert "logs_fts" in names
+        # the log stored before the upgrade is in the search index
+        hit = conn.execute("SELECT rowid FROM logs_fts WHERE logs_fts MATCH '\"gateway time\"'")
+        assert hit.fetchall() == [(1,)]

@@ -68,6 +68,7 @@ DEFAULTS: list[tuple[str, str, Any]] = [
     ("DLQ_REPLAY_INTERVAL", "dlq_replay_interval", 300.0),
     ("DLQ_MAX_RETRIES", "dlq_max_retries", 10),
     ("DLQ_MAX_REPLAY_PER_TICK", "dlq_max_replay_per_tick", 100),
+    ("DASHBOARD_P99_ROW_CAP", "dashboard_p99_row_cap", 200_000),
 ]
 FIELD = {env: name for env, name, _ in DEFAULTS}
 
@@ -138,6 +139,8 @@ GOOD: list[tuple[str, str, Any]] = [
     ("DLQ_REPLAY_INTERVAL", "10s", 10.0),
     ("DLQ_MAX_RETRIES", "0", 0),
     ("DLQ_MAX_REPLAY_PER_TICK", "5", 5),
+    ("DASHBOARD_P99_ROW_CAP", "1000", 1000),
+    ("DASHBOARD_P99_ROW_CAP", "100000000", 100_000_000),
     ("SHUTDOWN_TIMEOUT", "1m30s", 90.0),
     ("SHUTDOWN_TIMEOUT", "30", 30.0),
 ]
@@ -165,6 +168,8 @@ BAD: list[tuple[str, str, tuple[str, ...]]] = [
     ("DB_DSN", "db\x00.sqlite", ("control character",)),
     ("API_KEY", "abc\x07def", ("control character",)),
     ("HOT_RETENTION_DAYS", "0", ("1..36500",)),
+    ("DASHBOARD_P99_ROW_CAP", "999", ("1000..100000000",)),
+    ("DASHBOARD_P99_ROW_CAP", "100000001", ("1000..100000000",)),
     ("HOT_RETENTION_DAYS", "36501", ("1..36500",)),
     ("HOT_RETENTION_DAYS", "seven", ("integer", "1..36500")),
     ("INGEST_MIN_SEVERITY", "0", ("1..24", "TRACE|DEBUG|INFO")),

@@ -1,0 +1,96 @@
+"""The SQLite schema and its migrations: pure data, no connection.
+
+Migrations are an ordered list of ``(version, statements)``; ``SCHEMA_VERSION`` is the
+last. ``sqlite._migrate`` applies each pending version in its own transaction (DDL is
+transactional in SQLite), so a version is either wholly there or not at all. A
+released migration never changes: add a new one instead.
+
+Version 2 adds the query API's indexes and ``logs_fts``: an external-content FTS5 table
+with the trigram tokenizer over ``logs.body`` (substring search, ASCII case folded). It
+holds no copy of the text, only the index; triggers keep it in step with ``logs`` in the
+transaction that inserts or deletes the logs (ingest, retention, purge_tenant), and the
+migration indexes the logs already stored.
+"""
+
+from __future__ import annotations
+
+SCHEMA_VERSION = 2
+
+_V1 = (
+    "CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)",
+    """CREATE TABLE IF NOT EXISTS spans (
+    id INTEGER PRIMARY KEY,
+    tenant_id TEXT NOT NULL, trace_id TEXT NOT NULL, span_id TEXT NOT NULL,
+    parent_span_id TEXT NOT NULL, service_name TEXT NOT NULL, operation_name TEXT NOT NULL,
+    kind INTEGER NOT NULL, start_time INTEGER NOT NULL, end_time INTEGER NOT NULL,
+    duration_ns INTEGER NOT NULL, status_code INTEGER NOT NULL, status_message TEXT NOT NULL,
+    trace_state TEXT NOT NULL, attributes TEXT NOT NULL, resource TEXT NOT NULL,
+    scope TEXT NOT NULL, events TEXT NOT NULL, links TEXT NOT NULL,
+    UNIQUE (tenant_id, trace_id, span_id)
+)""",
+    """CREATE INDEX IF NOT EXISTS idx_spans_tenant_service_start
+    ON spans (tenant_id, service_name, start_time)""",
+    """CREATE TABLE IF NOT EXISTS traces (
+    tenant_id TEXT NOT NULL, trace_id TEXT NOT NULL,
+    root_service TEXT NOT NULL, root_operation TEXT NOT NULL,
+    root_is_entry INTEGER NOT NULL, root_start INTEGER NOT NULL,
+    start_time INTEGER NOT NULL, end_time INTEGER NOT NULL, duration_ns INTEGER NOT NULL,
+    span_count INTEGER NOT NULL, error_count INTEGER NOT NULL, status_code INTEGER NOT NULL,
+    PRIMARY KEY (tenant_id, trace_id)
+) WITHOUT ROWID""",
+    "CREATE INDEX IF NOT EXISTS idx_traces_tenant_start ON traces (tenant_id, start_time)",
+    """CREATE TABLE IF NOT EXISTS logs (
+    id INTEGER PRIMARY KEY,
+    tenant_id TEXT NOT NULL, service_name TEXT NOT NULL, timestamp INTEGER NOT NULL,
+    observed_timestamp INTEGER NOT NULL, severity_number INTEGER NOT NULL,
+    severity_text TEXT NOT NULL, body TEXT NOT NULL, body_is_json INTEGER NOT NULL,
+    attributes TEXT NOT NULL, resource TEXT NOT NULL, scope TEXT NOT NULL,
+    trace_id TEXT NOT NULL, span_id TEXT NOT NULL, flags INTEGER NOT NULL
+)""",
+    "CREATE INDEX IF NOT EXISTS idx_logs_tenant_ts ON logs (tenant_id, timestamp)",
+    "CREATE INDEX IF NOT EXISTS idx_logs_tenant_trace ON logs (tenant_id, trace_id)",
+    """CREATE TABLE IF NOT EXISTS metric_points (
+    id INTEGER PRIMARY KEY,
+    tenant_id TEXT NOT NULL, service_name TEXT NOT NULL, name TEXT NOT NULL,
+    description TEXT NOT NULL, unit TEXT NOT NULL, metric_type TEXT NOT NULL,
+    time INTEGER NOT NULL, start_time INTEGER NOT NULL, value REAL, count INTEGER, sum REAL,
+    min REAL, max REAL, data TEXT NOT NULL, attributes TEXT NOT NULL, resource TEXT NOT NULL,
+    scope TEXT NOT NULL, temporality INTEGER NOT NULL, is_monotonic INTEGER NOT NULL
+)""",
+    """CREATE INDEX IF NOT EXISTS idx_metric_points_tenant_name_time
+    ON metric_points (tenant_id, name, time)""",
+)
+
+# Spans by (tenant, trace) need no index of their own: UNIQUE (tenant_id, trace_id,
+# span_id) serves them.
+_V2 = (
+    "CREATE INDEX IF NOT EXISTS idx_traces_tenant_duration ON traces (tenant_id, duration_ns)",
+    "CREATE INDEX IF NOT EXISTS idx_spans_tenant_start ON spans (tenant_id, start_time)",
+    """CREATE INDEX IF NOT EXISTS idx_logs_tenant_service_ts
+    ON logs (tenant_id, service_name, timestamp)""",
+    """CREATE INDEX IF NOT EXISTS idx_logs_tenant_severity_ts
+    ON logs (tenant_id, severity_number, timestamp)""",
+    """CREATE INDEX IF NOT EXISTS idx_metric_points_tenant_service_name
+    ON metric_points (tenant_id, service_name, name)""",
+    """CREATE VIRTUAL TABLE IF NOT EXISTS logs_fts USING fts5(
+    body, content = 'logs', content_rowid = 'id', tokenize = 'trigram')""",
+    """CREATE TRIGGER IF NOT EXISTS logs_fts_insert AFTER INSERT ON logs BEGIN
+    INSERT INTO logs_fts (rowid, body) VALUES (new.id, new.body);
+END""",
+    # an external-content table forgets a row only when told the text it indexed
+    """CREATE TRIGGER IF NOT EXISTS logs_fts_delete AFTER DELETE ON logs BEGIN
+    INSERT INTO logs_fts (logs_fts, rowid, body) VALUES ('delete', old.id, old.body);
+END""",
+    """CREATE TRIGGER IF NOT EXISTS logs_fts_update AFTER UPDATE OF body ON logs BEGIN
+    INSERT INTO logs_fts (logs_fts, rowid, body) VALUES ('delete', old.id, old.body);
+    INSERT INTO logs_fts (rowid, body) VALUES (new.id, new.body);
+END""",
+    "INSERT INTO logs_fts (logs_fts) VALUES ('rebuild')",
+)
+
+MIGRATIONS: tuple[tuple[int, tuple[str, ...]], ...] = ((1, _V1), (2, _V2))
+
+if MIGRATIONS[-1][0] != SCHEMA_VERSION or [v for v, _ in MIGRATIONS] != sorted(
+    {v for v, _ in MIGRATIONS}
+):
+    raise AssertionError("MIGRATIONS must be strictly increasing and end at SCHEMA_VERSION")
