@@ -36,8 +36,9 @@ def parse_prometheus(text: str) -> Samples:
             # reads as 0, not as missing
             parts = line.split()
             if len(parts) >= 4:
-                for suffix in _SUFFIXES.get(parts[3], ("",)):
-                    out.setdefault(parts[2] + suffix, [])
+                family = parts[2].removesuffix("_total")  # both spellings occur
+                for suffix in ("", *_SUFFIXES.get(parts[3], ())):
+                    out.setdefault(family + suffix, [])
             continue
         if not line or line.startswith("#"):
             continue

@@ -7,6 +7,11 @@ line), on SQLite in a temporary directory unless ``DB_DRIVER`` (other than sqlit
 ``/ready`` answers 200, and on exit stops it with SIGTERM (SIGKILL after a deadline)
 and removes the directory. The server's log goes to ``server.log`` in that directory;
 its tail is in the error when the server does not come up.
+
+``LOADTEST_SERVER_PROFILE=<file>`` runs the server under ``cProfile`` (main thread, which
+is where its event loop runs) and writes the profile there when it stops: read it with
+``python -m pstats <file>``. Profiling slows the server down; use it to see where the
+CPU goes, not to measure how much.
 """
 
 from __future__ import annotations
@@ -30,6 +35,7 @@ from pathlib import Path
 _READY = re.compile(r"otelctx ready: grpc=[^ ]+:(\d+) http=[^ ]+:(\d+)")
 STARTUP_TIMEOUT_S = 60.0
 STOP_TIMEOUT_S = 60.0
+PROFILE_ENV = "LOADTEST_SERVER_PROFILE"
 
 
 class ServerError(Exception):
@@ -79,8 +85,12 @@ class LocalServer:
             env["DB_DRIVER"] = "sqlite"
             env["DB_DSN"] = str(workdir / "otelctx.db")
         env.update(extra_env or {})
+        profile = env.get(PROFILE_ENV)
+        # cProfile sees the main thread: trio's event loop, where the server's CPU goes
+        wrapper = ["-m", "cProfile", "-o", profile] if profile else []
         proc = subprocess.Popen(
-            [sys.executable, "-m", "otelctx", "serve", "--grpc-port", "0", "--http-port", "0"],
+            [sys.executable, *wrapper, "-m", "otelctx", "serve", "--grpc-port", "0",
+             "--http-port", "0"],
             env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE, text=True,
         )  # fmt: skip

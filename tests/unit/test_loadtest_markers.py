@@ -23,7 +23,7 @@ otelcontext_ingest_requests_total{outcome="ok",signal="traces",transport="grpc"}
 otelcontext_ingest_requests_total{outcome="refused",signal="traces",transport="grpc"} 3.0
 otelcontext_ingest_requests_total{outcome="refused",signal="logs",transport="http"} 2.0
 # TYPE otelcontext_ingest_rejected_items counter
-# TYPE otelcontext_internal_errors counter
+# TYPE otelcontext_internal_errors_total counter
 # TYPE otelcontext_dlq_files gauge
 otelcontext_dlq_files 0.0
 # TYPE otelcontext_dlq_enqueued counter
@@ -63,6 +63,7 @@ def test_samples_are_read_with_their_labels() -> None:
 def test_declared_families_without_samples_read_zero_and_unknown_ones_none() -> None:
     s = parse_prometheus(SCRAPE)
     assert total(s, "otelcontext_ingest_rejected_items_total") == 0
+    assert total(s, "otelcontext_internal_errors_total") == 0  # TYPE names it with _total
     assert total(s, "otelcontext_graphrag_events_dropped_total") is None
 
 
