@@ -8,10 +8,9 @@ line), on SQLite in a temporary directory unless ``DB_DRIVER`` (other than sqlit
 and removes the directory. The server's log goes to ``server.log`` in that directory;
 its tail is in the error when the server does not come up.
 
-``LOADTEST_SERVER_PROFILE=<file>`` runs the server under ``cProfile`` (main thread, which
-is where its event loop runs) and writes the profile there when it stops: read it with
-``python -m pstats <file>``. Profiling slows the server down; use it to see where the
-CPU goes, not to measure how much.
+``LOADTEST_SERVER_PROFILE=<file>`` runs the server under ``cProfile`` (see
+``loadtest.profile_server``) and writes the profile there when it stops. Profiling slows
+the server down; use it to see where the CPU goes, not to measure how much.
 """
 
 from __future__ import annotations
@@ -86,11 +85,9 @@ class LocalServer:
             env["DB_DSN"] = str(workdir / "otelctx.db")
         env.update(extra_env or {})
         profile = env.get(PROFILE_ENV)
-        # cProfile sees the main thread: trio's event loop, where the server's CPU goes
-        wrapper = ["-m", "cProfile", "-o", profile] if profile else []
+        command = ["-m", "loadtest.profile_server", profile] if profile else ["-m", "otelctx"]
         proc = subprocess.Popen(
-            [sys.executable, *wrapper, "-m", "otelctx", "serve", "--grpc-port", "0",
-             "--http-port", "0"],
+            [sys.executable, *command, "serve", "--grpc-port", "0", "--http-port", "0"],
             env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE, text=True,
         )  # fmt: skip
