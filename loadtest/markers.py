@@ -200,3 +200,22 @@ def format_markers(markers: list[Marker]) -> list[str]:
         lines.append(f"{m.name:34} {m.value:44} [{verdict}] healthy: {m.healthy_when}")
     lines.append("─" * 60)
     return lines
+
+
+_LOG_LINE = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d+ (\w+) ")
+
+
+def log_problems(lines: list[str], max_lines: int = 40) -> tuple[int, list[str]]:
+    """(how many WARNING/ERROR/CRITICAL records, an excerpt of them with their
+    tracebacks, at most ``max_lines`` lines) from otelctx's log lines."""
+    count = 0
+    excerpt: list[str] = []
+    inside = False  # continuation lines (tracebacks) belong to the record above
+    for line in lines:
+        m = _LOG_LINE.match(line)
+        if m:
+            inside = m.group(1) in ("WARNING", "ERROR", "CRITICAL")
+            count += inside
+        if inside and len(excerpt) < max_lines:
+            excerpt.append(line.rstrip("\n"))
+    return count, excerpt

@@ -147,6 +147,10 @@ def local(args: list[str], opts: Options) -> int:
             _report(_scrape(srv.http_base), resources, sim)
             status = srv.stop()
             print(f"run_local: otelctx stopped (exit status {status})", flush=True)
+            problems, excerpt = markers.log_problems(srv.log_lines)
+            print(f"run_local: server log: {problems} warnings/errors", flush=True)
+            for line in excerpt:
+                print("  " + line)
             if status != 0:
                 print(srv.log_tail(), end="")
             return code

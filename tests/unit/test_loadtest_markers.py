@@ -133,3 +133,26 @@ def test_cores_between_samples_counts_new_children_from_zero() -> None:
     after = Sample(13.0, {7: 2.0, 8: 0.5})
     assert cores_between(before, after, 10.0) == (0.3, 0.15)
     assert cores_between(before, after, 0.0) == (0.0, 0.0)
+
+
+def test_log_problems_counts_warnings_and_errors_with_their_tracebacks() -> None:
+    from loadtest.markers import log_problems
+
+    lines = [
+        "2026-11-26 21:00:00,001 INFO otelctx.app: otelctx ready: grpc=1 http=2\n",
+        "2026-11-26 21:00:01,002 WARNING otelctx.x: slow\n",
+        "2026-11-26 21:00:02,003 ERROR otelctx.nurseries.grpc: export failed\n",
+        "Traceback (most recent call last):\n",
+        '  File "x.py", line 1, in f\n',
+        "ValueError: boom\n",
+        "2026-11-26 21:00:03,004 INFO otelctx.app: stopping\n",
+        "2026-11-26 21:00:03,005 CRITICAL otelctx.app: gone\n",
+    ]
+    count, excerpt = log_problems(lines)
+    assert count == 3
+    assert excerpt[0].endswith("WARNING otelctx.x: slow")
+    assert excerpt[2:5] == ["Traceback (most recent call last):", '  File "x.py", line 1, in f',
+                            "ValueError: boom"]  # fmt: skip
+    assert len(excerpt) == 6
+    assert log_problems(lines, max_lines=2)[1] == excerpt[:2]
+    assert log_problems(lines[:1]) == (0, [])
