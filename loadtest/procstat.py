@@ -85,3 +85,20 @@ def cores_between(before: Sample, after: Sample, seconds: float) -> tuple[float,
     main = (after.main - before.main) / seconds
     kids = sum(c - before.children.get(pid, 0.0) for pid, c in after.children.items())
     return main, kids / seconds
+
+
+def parse_machine_busy(text: str) -> float:
+    """Busy CPU seconds of the whole machine (all cores) from ``/proc/stat``'s ``cpu``
+    line: everything but idle and iowait."""
+    for line in text.splitlines():
+        if line.startswith("cpu "):
+            values = [int(v) for v in line.split()[1:]]
+            # user nice system idle iowait irq softirq steal (guest time is in user)
+            busy = sum(values[:8]) - values[3] - values[4]
+            return busy / os.sysconf("SC_CLK_TCK")
+    raise ValueError("no cpu line in /proc/stat")
+
+
+def machine_busy_seconds() -> float | None:
+    text = _read(_PROC / "stat")
+    return None if text is None else parse_machine_busy(text)

@@ -22,6 +22,7 @@ permanently); 1 when the server could not start.
 
 from __future__ import annotations
 
+import os
 import resource
 import signal
 import subprocess
@@ -52,6 +53,7 @@ class _SimRun:
     def __init__(self, args: list[str], server_pid: int | None) -> None:
         self.args = args
         self.server_pid = server_pid
+        self.machine_busy = 0.0  # CPU seconds of the whole machine, start to summary
         self.before: procstat.Sample | None = None
         self.after: procstat.Sample | None = None
         self.seconds = 0.0
@@ -61,6 +63,7 @@ class _SimRun:
     def run(self) -> int:
         cpu0 = _children_cpu()
         t0 = time.monotonic()
+        busy0 = procstat.machine_busy_seconds()
         if self.server_pid is not None:
             self.before = procstat.sample(self.server_pid)
         proc = subprocess.Popen(
@@ -78,6 +81,9 @@ class _SimRun:
             for line in proc.stdout:
                 if line.startswith(SUMMARY_MARKER) and self.after is None:
                     self.seconds = time.monotonic() - t0
+                    busy1 = procstat.machine_busy_seconds()
+                    if busy0 is not None and busy1 is not None:
+                        self.machine_busy = busy1 - busy0
                     if self.server_pid is not None:
                         self.after = procstat.sample(self.server_pid)
                 print(line, end="", flush=True)
@@ -111,6 +117,11 @@ def _report(samples: markers.Samples | None, resources: list[markers.Marker],
         print(line)
     print(f"simulator CPU: {sim.sim_cpu / sim.wall if sim.wall else 0:.2f} cores"
           f" ({sim.sim_cpu:.1f} s over {sim.wall:.1f} s)", flush=True)  # fmt: skip
+    if sim.seconds > 0:
+        # the figures above depend on what else ran on the machine: say how busy it was
+        print(f"machine: {os.cpu_count()} cores, {sim.machine_busy / sim.seconds:.2f} busy on"
+              f" average during the run (everything: server, simulator, other processes);"
+              f" load average {os.getloadavg()[0]:.2f}", flush=True)  # fmt: skip
 
 
 def external(args: list[str], opts: Options) -> int:

@@ -156,3 +156,11 @@ def test_log_problems_counts_warnings_and_errors_with_their_tracebacks() -> None
     assert len(excerpt) == 6
     assert log_problems(lines, max_lines=2)[1] == excerpt[:2]
     assert log_problems(lines[:1]) == (0, [])
+
+
+def test_machine_busy_time_leaves_out_idle_and_iowait() -> None:
+    from loadtest.procstat import parse_machine_busy
+
+    ticks = os.sysconf("SC_CLK_TCK")
+    text = f"cpu  {ticks} 0 {ticks} {50 * ticks} {7 * ticks} 0 {ticks} 0 0 0\ncpu0 1 2 3\n"
+    assert parse_machine_busy(text) == 3.0
