@@ -121,6 +121,7 @@ def server_markers(s: Samples) -> list[Marker]:
     """Markers read from the server's metrics at the end of a run."""
     lag = bucket_quantile(s, "otelcontext_event_loop_lag_seconds", 0.99)
     export_p99 = bucket_quantile(s, "otelcontext_ingest_request_duration_seconds", 0.99)
+    commit_p99 = bucket_quantile(s, "otelcontext_writer_commit_duration_seconds", 0.99)
     in_use = total(s, "otelcontext_db_pool_in_use")
     max_open = total(s, "otelcontext_db_pool_max_open")
     wait_s = total(s, "otelcontext_db_pool_wait_duration_seconds")
@@ -156,6 +157,9 @@ def server_markers(s: Samples) -> list[Marker]:
             "<= 250 ms",
             None if export_p99 is None else export_p99 <= 0.25,
         ),
+        # no verdict: a slow commit shows in the export duration above; this says whether
+        # the time went into the database or into waiting for CPU
+        Marker("group commit p99", _le_ms(commit_p99), "(where export time goes)", None),
     ]
 
 
