@@ -5,8 +5,10 @@
 line), on SQLite in a temporary directory unless ``DB_DRIVER`` (other than sqlite) and
 ``DB_DSN`` are in the environment, with its DLQ in the temporary directory, waits until
 ``/ready`` answers 200, and on exit stops it with SIGTERM (SIGKILL after a deadline)
-and removes the directory. The server's log goes to ``server.log`` in that directory;
-its tail is in the error when the server does not come up.
+and removes the directory. The server runs in its own session, so a terminal's Ctrl-C
+reaches it only through whoever started it (``run_local`` stops it after the markers).
+Its log goes to ``server.log`` in that directory; the tail is in the error when the
+server does not come up.
 
 ``LOADTEST_SERVER_PROFILE=<file>`` runs the server under ``cProfile`` (see
 ``loadtest.profile_server``) and writes the profile there when it stops. Profiling slows
@@ -89,7 +91,7 @@ class LocalServer:
         proc = subprocess.Popen(
             [sys.executable, *command, "serve", "--grpc-port", "0", "--http-port", "0"],
             env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE, text=True,
+            stderr=subprocess.PIPE, text=True, start_new_session=True,
         )  # fmt: skip
         server: LocalServer | None = None
         try:
