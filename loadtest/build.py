@@ -9,6 +9,7 @@ upb, where building every attribute afresh costs 12-16 µs.
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -24,6 +25,7 @@ from opentelemetry.proto.resource.v1.resource_pb2 import Resource
 from opentelemetry.proto.trace.v1.trace_pb2 import Span, Status
 
 from loadtest.shape import ERROR_MESSAGE, OPERATIONS, Kind, PlannedSpan, service_name
+from loadtest.verify import bucket_of
 
 SCOPE = InstrumentationScope(name="loadtest", version="1")
 _EXCEPTION_TYPE = "loadsim.SimulatedFailure"
@@ -74,6 +76,8 @@ class Encoded:
     body: bytes
     items: int
     by_service: tuple[tuple[str, int], ...]
+    # traces only: (verify bucket of the start time, service name) → spans
+    by_bucket: tuple[tuple[tuple[int, str], int], ...] = ()
 
 
 class RequestBuilder:
@@ -118,7 +122,9 @@ class RequestBuilder:
                 if p.error:
                     span.events[0].time_unix_nano = p.end_ns
         by_service = tuple((service_name(i), len(g)) for i, g in groups.items())
-        return Encoded(request.SerializeToString(), len(spans), by_service)
+        buckets = Counter((bucket_of(p.start_ns), service_name(p.service)) for p in spans)
+        return Encoded(request.SerializeToString(), len(spans), by_service,
+                       tuple(buckets.items()))  # fmt: skip
 
     def logs(self, spans: Sequence[PlannedSpan], per_span: int) -> Encoded:
         """``per_span`` log records per span, correlated by trace and span id; ERROR for

@@ -44,16 +44,8 @@ class RunContext:
     policy: RetryPolicy
     stop: trio.Event
     run_id: bytes
-    min_start_ns: int | None = None
-    max_start_ns: int | None = None
     service_seconds: float = 0.0
     rng: random.Random = field(default_factory=random.Random)  # backoff jitter only
-
-    def note_starts(self, spans: list[PlannedSpan]) -> None:
-        low = min(s.start_ns for s in spans)
-        high = max(s.start_ns for s in spans)
-        self.min_start_ns = low if self.min_start_ns is None else min(self.min_start_ns, low)
-        self.max_start_ns = high if self.max_start_ns is None else max(self.max_start_ns, high)
 
 
 async def deliver(ctx: RunContext, transport: Transport, signal: Signal, req: Encoded) -> bool:
@@ -110,7 +102,7 @@ def _count_ack(ctx: RunContext, signal: Signal, req: Encoded, ack: Acked, latenc
         c.rejected_items += ack.rejected
         ctx.stats.record_error(f"server rejected {signal.value} items: {ack.message}")
     if signal is Signal.TRACES:
-        ctx.stats.record_ack(req.by_service, latency)
+        ctx.stats.record_ack(req.by_service, latency, req.by_bucket)
     elif signal is Signal.LOGS:
         c.logs_acked += req.items
     else:
@@ -190,7 +182,6 @@ async def _export_batch(
     ctx: RunContext, transport: Transport, spans: list[PlannedSpan], metrics: _Metrics
 ) -> None:
     c = ctx.stats.counters
-    ctx.note_starts(spans)
     metrics.add(spans)
     req = ctx.builder.traces(spans)
     c.sent += req.items

@@ -19,34 +19,24 @@ from __future__ import annotations
 import os
 import signal
 import sys
-import time
 
 import trio
 import trio_asyncio
 
 from loadtest.build import RequestBuilder
 from loadtest.exporter import RunContext, close_transport, run_service
-from loadtest.http11 import HTTPConnection, HTTPError, client_ssl_context
 from loadtest.options import Options, Protocol, UsageError, parse_args
 from loadtest.pacing import start_offsets
-from loadtest.retry import RetryPolicy, parse_retry_after
+from loadtest.retry import RetryPolicy
 from loadtest.shape import service_name
 from loadtest.stats import RunInfo, Stats, format_progress, format_summary
 from loadtest.transport.base import Transport
 from loadtest.transport.grpc import GRPCTransport
 from loadtest.transport.http import HTTPTransport
-from loadtest.verify import (
-    Comparison,
-    VerifyError,
-    compare,
-    format_verify,
-    parse_service_map,
-    service_map_target,
-)
+from loadtest.verifier import verify
+from loadtest.verify import VerifyError, format_verify
 
 SUMMARY_MARKER = "── summary"  # run_local measures the server up to this line
-_VERIFY_POLL_S = 1.0
-_VERIFY_REQUEST_TIMEOUT_S = 30.0
 
 
 def _say(line: str) -> None:
@@ -159,57 +149,23 @@ class Program:
             tick += every
 
     async def _verify(self) -> int:
-        """Poll the service map until every service's stored count reaches its acked
-        count or --verify-timeout passes; print ``lost=N``. 0 when nothing is lost."""
-        opts, ctx = self.opts, self.ctx
-        if ctx.min_start_ns is None or ctx.max_start_ns is None:
-            _say("verify: nothing was sent")
+        """``lost=N`` once the stored counts match (or --verify-timeout passes); 0 when
+        nothing is lost."""
+        stats = self.ctx.stats
+        if not stats.acked_by_bucket:
+            _say("verify: nothing was acknowledged")
             _say("lost=0")
             return 0
-        api = opts.api_endpoint
-        conn = HTTPConnection(
-            api.host, api.port, tls=client_ssl_context(not opts.insecure) if api.tls else None
-        )
-        target = service_map_target(api.base_path, ctx.min_start_ns, ctx.max_start_ns + 1)
-        headers = _headers(opts)  # x-tenant-id and the API key, as for the exports
-        names = {service_name(i) for i in range(opts.services)}
-        t0 = trio.current_time()
-        deadline = t0 + opts.verify_timeout_s
-        result: Comparison | None = None
+        names = {service_name(i) for i in range(self.opts.services)}
         try:
-            while True:
-                wait = _VERIFY_POLL_S
-                try:
-                    with trio.fail_after(_VERIFY_REQUEST_TIMEOUT_S):
-                        resp = await conn.request("GET", target, headers)
-                except (HTTPError, trio.TooSlowError) as exc:
-                    _say(f"verify: {api.authority}: {exc or 'no answer'}")
-                else:
-                    if resp.status == 200:
-                        stored = parse_service_map(resp.body)
-                        result = compare(ctx.stats.acked_by_service, stored, names)
-                        if result.complete:
-                            break
-                    elif resp.status in (429, 503):
-                        wait = parse_retry_after(resp.headers.get("retry-after"),
-                                                 time.time()) or wait  # fmt: skip
-                    else:
-                        detail = resp.body[:300].decode("utf-8", "replace")
-                        raise VerifyError(f"GET {target} answered {resp.status}: {detail}")
-                if trio.current_time() + wait > deadline:
-                    break
-                await trio.sleep(wait)
+            result = await verify(self.opts, _headers(self.opts), stats.acked_by_bucket,
+                                  names, _say)  # fmt: skip
         except VerifyError as exc:
             _say(f"verify: cannot verify: {exc}")
             return 1
-        finally:
-            await conn.aclose()
-        if result is None:
-            _say("verify: the service map never answered")
-            return 1
-        for line in format_verify(result, trio.current_time() - t0):
+        for line in format_verify(result.comparison, result.waited_s, result.windows):
             _say(line)
-        return 0 if result.complete else 1
+        return 0 if result.comparison.complete else 1
 
 
 async def _main(opts: Options) -> int:

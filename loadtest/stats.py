@@ -59,6 +59,7 @@ class Stats:
 
     counters: Counters = field(default_factory=Counters)
     acked_by_service: Counter[str] = field(default_factory=Counter)
+    acked_by_bucket: dict[int, Counter[str]] = field(default_factory=dict)  # for --verify
     latencies_s: list[float] = field(default_factory=list)
     first_errors: dict[str, int] = field(default_factory=dict)  # message → count
     _window_from: int = 0  # index into latencies_s where the current window starts
@@ -69,11 +70,21 @@ class Stats:
         if message in self.first_errors or len(self.first_errors) < 20:
             self.first_errors[message] = self.first_errors.get(message, 0) + 1
 
-    def record_ack(self, spans_by_service: Iterable[tuple[str, int]], latency_s: float) -> None:
+    def record_ack(
+        self,
+        spans_by_service: Iterable[tuple[str, int]],
+        latency_s: float,
+        by_bucket: Iterable[tuple[tuple[int, str], int]] = (),
+    ) -> None:
         total = 0
         for service, n in spans_by_service:
             self.acked_by_service[service] += n
             total += n
+        for (bucket, service), n in by_bucket:
+            per = self.acked_by_bucket.get(bucket)
+            if per is None:
+                per = self.acked_by_bucket[bucket] = Counter()
+            per[service] += n
         self.counters.acked += total
         self.counters.exports_acked += 1
         self.latencies_s.append(latency_s)
