@@ -10,7 +10,7 @@ from quart import Quart, Response
 from quart_trio import QuartTrio
 from werkzeug.exceptions import HTTPException, MethodNotAllowed
 
-from otelctx.api import admin, docs, logs, metrics, otlp_http, probes, traces
+from otelctx.api import admin, bodies, docs, logs, metrics, otlp_http, probes, traces
 from otelctx.api.context import error, json_response
 from otelctx.api.openapi import build_document
 from otelctx.api.params import BadParameter
@@ -32,6 +32,7 @@ def create_app(deps: Deps) -> Quart:
     app.extensions[docs.DOCUMENT] = orjson.dumps(document)
     for module in (otlp_http, probes, traces, logs, metrics, admin, docs):
         app.register_blueprint(module.blueprint)
+    bodies.install(app)
 
     @app.errorhandler(BadParameter)
     async def bad_parameter(exc: BadParameter) -> Response:

@@ -105,7 +105,11 @@ async def purge() -> Response:
 
 @blueprint.post("/api/admin/vacuum")
 async def vacuum() -> Response:
-    """The database's upkeep now (the retention pass also runs it daily)."""
+    """The database's upkeep now (the retention pass also runs it daily).
+
+    It concerns the whole database, but the tenant is still resolved, so a request
+    the tenant rules refuse is refused here too."""
     no_input(query_args())
+    request_tenant()
     await deps().storage.maintain()
     return json_response({"status": "ok"})

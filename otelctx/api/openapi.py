@@ -128,7 +128,8 @@ AUTO_STEP = (
 _STATUS = {"BadRequest": "400", "Unauthorized": "401", "Forbidden": "403",
            "NotFound": "404", "TooManyRequests": "429", "Unavailable": "503"}  # fmt: skip
 ERRORS = {
-    "BadRequest": "A parameter is invalid, unknown or repeated (the message names it).",
+    "BadRequest": "A parameter is invalid, unknown or repeated (the message names it), or a"
+    " request body was sent (no /api route takes one).",
     "Unauthorized": "Missing or wrong API key (when API_KEY or API_TENANT_KEYS_FILE is set).",
     "Forbidden": "The API key is bound to another tenant than X-Tenant-ID.",
     "NotFound": "No such resource.",

@@ -39,6 +39,9 @@ T = TypeVar("T")
 Rows = list[Sequence[Any]]
 Plan = Generator[Sql, Rows, T]
 
+# Spans in a service map's window above which it is computed from an even sample of
+# about this many (the self-join costs ~3 µs a span on SQLite).
+SERVICE_MAP_SPAN_CAP = 20_000
 # Histogram and summary points read for one metric_buckets call: beyond it, the last
 # bucket reached and the later ones get no percentiles (their counts stay exact).
 METRIC_POINT_CAP = 100_000
@@ -72,14 +75,22 @@ def _scalar(found: Rows) -> Any:
 
 def search_traces(d: Dialect, query: TraceQuery) -> Plan[Page[TraceRow]]:
     count, page = q.trace_search(d, query)
-    total = results.as_int(_scalar((yield count)))
     limit, offset = q.page_bounds(query.limit, query.offset)
-    items: list[TraceRow] = []
-    if limit and offset < total:
+    if q.has_span_filters(query) and limit:
+        # the page carries the total; only a page past the end needs the count
         found = yield page
-        if found:
-            services = yield q.trace_services(d, query.tenant_id, [r[0] for r in found])
-            items = results.trace_rows(query.tenant_id, found, services)
+        total = results.as_int(found[0][-1]) if found else None
+        found = [r[:-1] for r in found]
+    else:
+        found, total = [], None
+    if total is None:
+        total = results.as_int(_scalar((yield count)))
+        if limit and offset < total and not q.has_span_filters(query):
+            found = yield page
+    items: list[TraceRow] = []
+    if found:
+        services = yield q.trace_services(d, query.tenant_id, [r[0] for r in found])
+        items = results.trace_rows(query.tenant_id, found, services)
     return Page(items, total)
 
 
@@ -142,16 +153,21 @@ def latency_points(
 def dashboard(
     d: Dialect, tenant_id: str, start: int, end: int, services: Sequence[str]
 ) -> Plan[DashboardStats]:
-    totals, logs, top = q.dashboard(d, tenant_id, start, end, services)
-    totals_row = (yield totals)[0]
-    logs_row = (yield logs)[0]
-    return results.dashboard(totals_row, logs_row, (yield top))
+    per_service, logs = q.dashboard(d, tenant_id, start, end, services)
+    groups = yield per_service
+    return results.dashboard(groups, (yield logs)[0])
 
 
 def service_map(d: Dialect, tenant_id: str, start: int, end: int) -> Plan[ServiceMap]:
-    nodes, edges = q.service_map(d, tenant_id, start, end)
-    node_rows = yield nodes
-    return results.service_map(node_rows, (yield edges))
+    """Exact up to ``SERVICE_MAP_SPAN_CAP`` spans in the window; above it, from an even
+    sample of about that many spans, counts scaled up to the window (see ServiceMap)."""
+    n = results.as_int(_scalar((yield q.span_count(d, tenant_id, start, end))))
+    if n <= SERVICE_MAP_SPAN_CAP:
+        return results.service_map((yield q.service_map(d, tenant_id, start, end)))
+    below = max(1, q.SAMPLE_SPACE * SERVICE_MAP_SPAN_CAP // n)
+    pairs = yield q.service_map(d, tenant_id, start, end, below)
+    sampled = sum(results.as_int(r[2]) for r in pairs)
+    return results.service_map(pairs, n / sampled if sampled else 1.0)
 
 
 def stats(d: Dialect, tenant_id: str) -> Plan[StoreStats]:

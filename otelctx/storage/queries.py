@@ -161,8 +161,14 @@ class ServiceEdge:
 
 @dataclass(frozen=True, slots=True)
 class ServiceMap:
+    """``sample_rate``: the fraction of the window's spans the figures come from. 1.0:
+    exact. Below 1 (a window with more spans than the backends' cap), an even sample of
+    spans was aggregated and the counts are scaled up to the whole window: estimates, and
+    an edge much rarer than one call in 1/sample_rate spans may be missing."""
+
     nodes: list[ServiceNode]
     edges: list[ServiceEdge]
+    sample_rate: float = 1.0
 
 
 @dataclass(frozen=True, slots=True)

@@ -83,28 +83,42 @@ def latency_points(rows: Iterable[Row]) -> list[LatencyPoint]:
     ]
 
 
-def dashboard(totals: Row, logs: Row, top: Iterable[Row]) -> DashboardStats:
-    count, errors, avg, services = totals
+def dashboard(per_service: Iterable[Row], logs: Row) -> DashboardStats:
+    """From (root service, traces, errors, duration sum) rows and the log count."""
+    groups = [(name, as_int(n), as_int(e), as_int(total)) for name, n, e, total in per_service]
+    count = sum(n for _, n, _, _ in groups)
+    failing = sorted((g for g in groups if g[2] > 0), key=lambda g: (-g[2], g[0]))[:5]
     return DashboardStats(
-        total_traces=as_int(count),
+        total_traces=count,
         total_logs=as_int(logs[0]),
-        total_errors=as_int(errors),
-        avg_duration_ns=as_float(avg) if as_int(count) else None,
-        active_services=as_int(services),
-        top_failing=[FailingService(name, as_int(e), as_int(n)) for name, e, n in top],
+        total_errors=sum(e for _, _, e, _ in groups),
+        avg_duration_ns=sum(t for _, _, _, t in groups) / count if count else None,
+        active_services=len(groups),
+        top_failing=[FailingService(name, e, n) for name, n, e, _ in failing],
     )
 
 
-def service_map(nodes: Iterable[Row], edges: Iterable[Row]) -> ServiceMap:
+def service_map(pairs: Iterable[Row], scale: float = 1.0) -> ServiceMap:
+    """From ``sql_queries.service_map`` rows; ``scale``: what each span counted stands
+    for (the counts are multiplied by it when the spans were sampled)."""
+    nodes: dict[str, list[int]] = {}  # service -> [spans, errors, duration sum]
+    edges: list[ServiceEdge] = []
+    for child, parent, n, e, total in pairs:
+        n, e, total = as_int(n), as_int(e), as_int(total)
+        acc = nodes.setdefault(child, [0, 0, 0])
+        acc[0] += n
+        acc[1] += e
+        acc[2] += total
+        if parent is not None and parent != child and n:
+            edges.append(ServiceEdge(parent, child, round(n * scale), round(e * scale), total / n))
+    edges.sort(key=lambda x: (x.source, x.target))
     return ServiceMap(
         nodes=[
-            ServiceNode(name, as_int(n), as_int(e), as_float(avg) or 0.0)
-            for name, n, e, avg in nodes
+            ServiceNode(name, round(n * scale), round(e * scale), total / n if n else 0.0)
+            for name, (n, e, total) in sorted(nodes.items())
         ],
-        edges=[
-            ServiceEdge(src, dst, as_int(n), as_int(e), as_float(avg) or 0.0)
-            for src, dst, n, e, avg in edges
-        ],
+        edges=edges,
+        sample_rate=min(1.0, 1 / scale),
     )
 
 

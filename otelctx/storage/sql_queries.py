@@ -15,10 +15,11 @@ Dialect differences handled here:
   (both fold ASCII case only); PostgreSQL ``ILIKE`` (served by the pg_trgm index when it
   exists); MySQL ``LOWER(body) LIKE LOWER(?)``; ``!`` escapes ``%`` and ``_`` in LIKE
   patterns;
-- attribute equality (see ``queries``): SQLite walks the JSON with ``json_each`` (a key
-  is matched as it is, dots included), PostgreSQL ``attributes::json ->> key``, MySQL
-  ``JSON_UNQUOTE(JSON_EXTRACT(attributes, '$."key"'))`` with the key escaped as a JSON
-  string. For numbers each compares the JSON text as stored.
+- attribute equality (see ``queries``): SQLite compares ``attributes -> '$."key"'`` with
+  the value's JSON text (``json_each`` for a key that JSON escapes), PostgreSQL
+  ``attributes::json ->> key``, MySQL ``JSON_UNQUOTE(JSON_EXTRACT(attributes,
+  '$."key"'))`` with the key escaped as a JSON string. For numbers each compares the
+  JSON text as stored.
 
 Limits and offsets are clamped to ``[0, MAX_PAGE]`` and ``[0, 2**62]``, times and steps
 to the 64-bit range, whatever the caller passes.
@@ -30,6 +31,8 @@ import enum
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
+
+import orjson
 
 from otelctx.model import MetricType, StatusCode
 from otelctx.storage.queries import MAX_PAGE, LogQuery, MetricQuery, TraceQuery, TraceSort
@@ -83,6 +86,15 @@ def fts_phrase(text: str) -> str:
     return '"' + text.replace('"', '""') + '"'
 
 
+def _no_nul(value: Any) -> Any:
+    """PostgreSQL text holds no NUL: stored text has U+FFFD in its place, so look for that."""
+    if isinstance(value, str):
+        return value.replace("\x00", "\ufffd")
+    if isinstance(value, list):
+        return [_no_nul(v) for v in value]
+    return value
+
+
 class Builder:
     """Collects arguments and hands out placeholders for one statement."""
 
@@ -91,8 +103,8 @@ class Builder:
         self.args: list[Any] = []
 
     def p(self, value: Any) -> str:
-        if self.d is Dialect.POSTGRES and isinstance(value, str) and "\x00" in value:
-            value = value.replace("\x00", "\ufffd")  # PostgreSQL text holds no NUL
+        if self.d is Dialect.POSTGRES:
+            value = _no_nul(value)
         self.args.append(value)
         if self.d is Dialect.POSTGRES:
             return f"${len(self.args)}"
@@ -125,8 +137,17 @@ class Builder:
         if self.d is Dialect.MYSQL:
             path = '$."' + key.replace("\\", "\\\\").replace('"', '\\"') + '"'
             return f"JSON_UNQUOTE(JSON_EXTRACT({column}, {self.p(path)})) = {self.p(value)}"
-        # j.atom is the SQL value (1 for true, 1e+20 as a REAL): for anything but a
-        # string, take the element's JSON text (``->`` with its full path)
+        if not any(c in '"\\' or c < " " for c in key):
+            # ``->`` gives the value's JSON text as stored (orjson's): a string matches in
+            # its JSON form, a number or boolean as it is. One lookup a row, about half
+            # the cost of json_each. (Not "null": PostgreSQL's ->> gives NULL for it.)
+            path = f'$."{key}"'
+            forms = [orjson.dumps(value).decode()] + ([value] if value != "null" else [])
+            return f"({column} -> {self.p(path)}) IN ({', '.join(self.p(f) for f in forms)})"
+        # A key with '"' has no path in SQLite, and one that JSON escapes ('\\', control
+        # characters) is compared escaped: walk the object instead. j.atom is the SQL value
+        # (1 for true, 1e+20 as a REAL): for anything but a string take the element's
+        # JSON text (``->`` with its full path)
         return (
             f"EXISTS (SELECT 1 FROM json_each({column}) j WHERE j.key = {self.p(key)} AND "
             "(CASE j.type WHEN 'text' THEN j.atom WHEN 'null' THEN NULL ELSE "
@@ -175,8 +196,14 @@ def _trace_where(b: Builder, q: TraceQuery) -> str:
     return " AND ".join(conds)
 
 
+def has_span_filters(q: TraceQuery) -> bool:
+    return bool(q.services or q.operation is not None or q.attributes)
+
+
 def trace_search(d: Dialect, q: TraceQuery) -> tuple[Sql, Sql]:
-    """(count, page): the page's rows are ``TRACE_ROW_COLUMNS``."""
+    """(count, page): the page's rows are ``TRACE_ROW_COLUMNS``; with span-level filters,
+    followed by the total (``count(*) OVER ()``), so that the spans are searched once,
+    not once for the count and again for the page."""
     count = Builder(d)
     count_sql = count.sql(f"SELECT count(*) FROM traces t WHERE {_trace_where(count, q)}")
     b = Builder(d)
@@ -185,6 +212,8 @@ def trace_search(d: Dialect, q: TraceQuery) -> tuple[Sql, Sql]:
     direction = "DESC" if q.descending else "ASC"
     limit, offset = page_bounds(q.limit, q.offset)
     columns = ", ".join(f"t.{c}" for c in TRACE_ROW_COLUMNS)
+    if has_span_filters(q):
+        columns += ", count(*) OVER ()"
     page = b.sql(
         f"SELECT {columns} FROM traces t WHERE {where} "
         f"ORDER BY {key} {direction}, t.trace_id {direction} "
@@ -269,44 +298,61 @@ def latency_points(
 
 def dashboard(
     d: Dialect, tenant_id: str, start: int, end: int, services: Sequence[str]
-) -> tuple[Sql, Sql, Sql]:
-    """(totals, log count, top failing root services)."""
-    errors = f"sum(CASE WHEN status_code = {ERROR} THEN 1 ELSE 0 END)"
-    totals = traces_in_window(
-        d, f"count(*), {errors}, avg(duration_ns), count(DISTINCT root_service)",
-        tenant_id, start, end, services,
-    )  # fmt: skip
-    top = traces_in_window(
-        d, f"root_service, {errors}, count(*)", tenant_id, start, end, services,
-        f"GROUP BY root_service HAVING {errors} > 0 ORDER BY 2 DESC, 1 LIMIT 5",
+) -> tuple[Sql, Sql]:
+    """(per root service: traces, errors, duration sum; log count). One pass over the
+    window's traces: the totals, the active services and the top failing services all
+    come from the per-service rows (a few hundred at most)."""
+    per_service = traces_in_window(
+        d,
+        f"root_service, count(*), sum(CASE WHEN status_code = {ERROR} THEN 1 ELSE 0 END), "
+        "sum(duration_ns)",
+        tenant_id, start, end, services, "GROUP BY root_service",
     )  # fmt: skip
     b = Builder(d)
     conds = [f"tenant_id = {b.p(tenant_id)}", *b.window(b.col("timestamp"), start, end)]
     if services:
         conds.append(b.one_of("service_name", services))
     logs = b.sql(f"SELECT count(*) FROM logs WHERE {' AND '.join(conds)}")
-    return totals, logs, top
+    return per_service, logs
 
 
-def service_map(d: Dialect, tenant_id: str, start: int, end: int) -> tuple[Sql, Sql]:
-    """(nodes, edges): aggregated in the database, one row per service or service pair."""
-    errors = f"sum(CASE WHEN {{a}}.status_code = {ERROR} THEN 1 ELSE 0 END)"
+# Span sampling of the service map: a span is in the sample when (id * _SAMPLE_STRIDE)
+# mod _SAMPLE_SPACE is below a threshold. Consecutive ids step through the space by an
+# odd, golden-ratio-like stride (a Weyl sequence), so a sample is spread evenly over any
+# run of ids, also one with a periodic pattern (every 10th span a root ...), and the
+# test needs only the id, which the (tenant, start) index holds: the rows left out are
+# never read.
+SAMPLE_SPACE = 65536
+_SAMPLE_STRIDE = 40503
+
+
+def span_count(d: Dialect, tenant_id: str, start: int, end: int) -> Sql:
     b = Builder(d)
-    where = " AND ".join([f"s.tenant_id = {b.p(tenant_id)}", *b.window("s.start_time", start, end)])
-    nodes = b.sql(
-        f"SELECT s.service_name, count(*), {errors.format(a='s')}, avg(s.duration_ns) "
-        f"FROM spans s WHERE {where} GROUP BY s.service_name ORDER BY 1"
-    )
+    where = " AND ".join([f"tenant_id = {b.p(tenant_id)}", *b.window("start_time", start, end)])
+    return b.sql(f"SELECT count(*) FROM spans WHERE {where}")
+
+
+def service_map(
+    d: Dialect, tenant_id: str, start: int, end: int, sample_below: int | None = None
+) -> Sql:
+    """(service, parent span's service or NULL, spans, errors, duration sum) of the spans
+    started in the window: nodes and edges both come from these few rows (one pass over
+    the spans, each joined to its parent). With ``sample_below``, only the spans whose id
+    hashes below it (out of ``SAMPLE_SPACE``)."""
     b = Builder(d)
-    where = " AND ".join([f"c.tenant_id = {b.p(tenant_id)}", *b.window("c.start_time", start, end)])
-    edges = b.sql(
-        f"SELECT p.service_name, c.service_name, count(*), {errors.format(a='c')}, "
-        "avg(c.duration_ns) FROM spans c JOIN spans p ON p.tenant_id = c.tenant_id "
-        "AND p.trace_id = c.trace_id AND p.span_id = c.parent_span_id "
-        f"WHERE {where} AND c.parent_span_id <> '' AND p.service_name <> c.service_name "
-        "GROUP BY p.service_name, c.service_name ORDER BY 1, 2"
+    conds = [f"c.tenant_id = {b.p(tenant_id)}", *b.window("c.start_time", start, end)]
+    if sample_below is not None:
+        hashed = f"c.id * {_SAMPLE_STRIDE}"
+        hashed = (f"MOD({hashed}, {SAMPLE_SPACE})" if d is Dialect.MYSQL
+                  else f"({hashed}) % {SAMPLE_SPACE}")  # fmt: skip
+        conds.append(f"{hashed} < {b.p(sample_below)}")
+    return b.sql(
+        "SELECT c.service_name, p.service_name, count(*), "
+        f"sum(CASE WHEN c.status_code = {ERROR} THEN 1 ELSE 0 END), sum(c.duration_ns) "
+        "FROM spans c LEFT JOIN spans p ON c.parent_span_id <> '' "
+        "AND p.tenant_id = c.tenant_id AND p.trace_id = c.trace_id "
+        f"AND p.span_id = c.parent_span_id WHERE {' AND '.join(conds)} GROUP BY 1, 2"
     )
-    return nodes, edges
 
 
 # -- logs -------------------------------------------------------------------------------------
@@ -339,9 +385,14 @@ def log_search(d: Dialect, q: LogQuery) -> tuple[Sql, Sql]:
     where = _log_where(b, q)
     direction = "DESC" if q.descending else "ASC"
     limit, offset = page_bounds(q.limit, q.offset)
+    order = f"l.{b.col('timestamp')}"
+    if d is Dialect.SQLITE and q.trace_id is not None:
+        # a trace's few logs come from the (tenant, trace) index; left to itself SQLite
+        # would rather walk the tenant's logs in time order to skip a small sort
+        order = "+" + order
     page = b.sql(
         f"SELECT {log_columns(d)} FROM logs l WHERE {where} "
-        f"ORDER BY l.{b.col('timestamp')} {direction}, l.id {direction} "
+        f"ORDER BY {order} {direction}, l.id {direction} "
         f"LIMIT {b.p(limit)} OFFSET {b.p(offset)}"
     )
     return count_sql, page

@@ -65,7 +65,7 @@ def call(
     method: str = "GET",
     headers: dict[str, str] | None = None,
 ) -> tuple[int, dict[str, str], Any]:
-    """(status, headers, decoded JSON body or the raw text)."""
+    """(status, headers with lower-case names, decoded JSON body or the raw text)."""
     query = urllib.parse.urlencode(params or [], doseq=True)
     url = srv.http_base + path + (f"?{query}" if query else "")
     sent = dict(headers or {})
@@ -74,13 +74,14 @@ def call(
     req = urllib.request.Request(url, headers=sent, method=method)
     try:
         with urllib.request.urlopen(req, timeout=30) as resp:
-            status, got, raw = resp.status, dict(resp.headers), resp.read()
+            status, got, raw = resp.status, resp.headers, resp.read()
     except urllib.error.HTTPError as err:
-        status, got, raw = err.code, dict(err.headers), err.read()
+        status, got, raw = err.code, err.headers, err.read()
+    names = {k.lower(): v for k, v in got.items()}
     try:
-        return status, got, json.loads(raw)
+        return status, names, json.loads(raw)
     except ValueError:
-        return status, got, raw.decode("utf-8", "replace")
+        return status, names, raw.decode("utf-8", "replace")
 
 
 def ok(srv: ServerProcess, path: str, params: Any = None, **kw: Any) -> Any:
@@ -93,7 +94,7 @@ def refused(srv: ServerProcess, path: str, params: Any = None, **kw: Any) -> str
     """The error message of a 400."""
     status, headers, body = call(srv, path, params, **kw)
     assert status == 400, (path, params, status, body)
-    assert headers.get("Content-Type", "").startswith("application/json")
+    assert headers.get("content-type", "").startswith("application/json")
     assert set(body) == {"error"}, body
     return str(body["error"])
 

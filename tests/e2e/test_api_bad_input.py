@@ -9,6 +9,7 @@ metacharacter must not act as a wildcard on the victim's own data).
 
 from __future__ import annotations
 
+import socket
 import time
 import urllib.parse
 from collections.abc import Iterator
@@ -76,6 +77,9 @@ def world(
 @pytest.fixture
 def srv(world: tuple[ServerProcess, Scenario]) -> ServerProcess:
     return world[0]
+
+
+COUNTS = {"total", "total_traces", "total_logs", "total_errors", "active_services"}
 
 
 def lists_of(body: dict[str, Any]) -> list[Any]:
@@ -176,8 +180,8 @@ def test_sql_metacharacters_never_error_and_never_leak(
                     # no other value names anything the victim stored: every list is empty
                     for values in lists_of(body):
                         assert values == [], (path, name, value, tenant, body)
-                    if tenant == "attacker":
-                        assert "frontend" not in str(body) and "payments" not in str(body)
+                    counts = {k: v for k, v in body.items() if k in COUNTS}
+                    assert set(counts.values()) <= {0}, (path, name, value, tenant, body)
     # still all there
     assert str(ok(srv, "/api/traces", tenant="victim")) == victim_text
     assert ok(srv, "/api/stats", tenant="victim")["spans"] == 39
@@ -211,3 +215,53 @@ def test_odd_encodings(srv: ServerProcess) -> None:
             assert body["logs"] == []
         else:
             assert set(body) == {"error"}
+
+
+def _answer_then_next(srv: ServerProcess, method: str, path: str, tenant: str) -> tuple[int, int]:
+    """Send headers, let the server answer, then the body, then a second request on the
+    same keep-alive connection: (first status, second status; 0 when it never came)."""
+    body = b"{" + b" " * 1214 + b"}"
+    with socket.create_connection(("127.0.0.1", srv.http_port), timeout=5) as sock:
+        head = (f"{method} {path} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                f"Content-Length: {len(body)}\r\nX-Tenant-ID: {tenant}\r\n\r\n")  # fmt: skip
+        sock.sendall(head.encode("latin-1"))
+        time.sleep(0.2)
+        sock.sendall(body)
+        first = _status(sock)
+        sock.sendall(b"GET /live HTTP/1.1\r\nHost: x\r\n\r\n")
+        try:
+            return first, _status(sock)
+        except TimeoutError:
+            return first, 0
+
+
+def _status(sock: socket.socket) -> int:
+    data = b""
+    while b"\r\n\r\n" not in data:
+        chunk = sock.recv(65536)
+        if not chunk:
+            return -1
+        data += chunk
+    head, _, rest = data.partition(b"\r\n\r\n")
+    length = next(int(line.split(b":")[1]) for line in head.split(b"\r\n")
+                  if line.lower().startswith(b"content-length:"))  # fmt: skip
+    while len(rest) < length:
+        rest += sock.recv(65536)
+    return int(head.split(b" ")[1])
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "status"),
+    [("POST", "/api/traces", 405), ("PUT", "/api/nothing", 404),
+     ("POST", "/api/admin/vacuum", 400), ("DELETE", "/api/admin/purge?days=7", 400)],
+)  # fmt: skip
+def test_a_body_on_the_query_api_is_read_and_refused(
+    srv: ServerProcess, method: str, path: str, status: int
+) -> None:
+    assert _answer_then_next(srv, method, path, "attacker") == (status, 200)
+
+
+@pytest.mark.xfail(strict=True, reason="hypercorn stalls a keep-alive connection when the"
+                   " OTLP receiver answers before the body has arrived; see bodies.py")  # fmt: skip
+def test_an_otlp_refusal_before_the_body_keeps_the_connection_usable(srv: ServerProcess) -> None:
+    assert _answer_then_next(srv, "POST", "/v1/logs", "bad\ttenant") == (400, 200)

@@ -97,3 +97,55 @@ def test_sqlite_version_1_upgrades_in_place(tmp_path: Path) -> None:
         # the log stored before the upgrade is in the search index
         hit = conn.execute("SELECT rowid FROM logs_fts WHERE logs_fts MATCH '\"gateway time\"'")
         assert hit.fetchall() == [(1,)]
+
+
+def make_v1_server(driver: str) -> None:
+    """``driver``'s test database as version 1 left it (tables reset), holding one log."""
+    backends.reset_sync(driver)
+    values = rows.log_row(OLD_LOG)
+    columns = ", ".join(f"`{c}`" if driver == "mysql" else c for c in rows.LOG_COLUMNS)
+    marks = ", ".join(["%s"] * len(values))
+    if driver == "postgres":
+        import psycopg
+
+        from otelctx.storage.postgres import schema as pg
+
+        with psycopg.connect(backends.PG_DSN, autocommit=True) as conn:
+            conn.execute(pg.SCHEMA_VERSION_TABLE)
+            for statement in pg.MIGRATIONS[0][1]:
+                conn.execute(statement)  # type: ignore[arg-type]
+            conn.execute("INSERT INTO schema_version (version) VALUES (1)")
+            conn.execute(f"INSERT INTO logs ({columns}) VALUES ({marks})", values)  # type: ignore[arg-type]
+        return
+    from otelctx.storage.mysql import schema as my
+
+    with closing(backends._mysql_connect()) as conn, conn.cursor() as cur:
+        for step in my.MIGRATIONS[0][1]:
+            cur.execute(step.sql() if isinstance(step, my.AddIndex)
+                        else step.format(collation="utf8mb4_bin"))
+        cur.execute("INSERT INTO schema_version (version) VALUES (1)")
+        cur.execute(f"INSERT INTO logs ({columns}) VALUES ({marks})", values)
+
+
+@pytest.mark.parametrize("driver", ["postgres", "mysql"])
+def test_server_version_1_upgrades_in_place(driver: str, tmp_path: Path) -> None:
+    backends.require(driver)
+    make_v1_server(driver)
+    env = {"DB_DRIVER": driver, "DB_DSN": backends.dsn_for(driver), "DB_AUTOMIGRATE": "false",
+           "DB_CONNECT_TIMEOUT": "2s", "LISTEN_HOST": "127.0.0.1"}
+    refused = run(["serve", "--grpc-port", "0", "--http-port", "0"], env)
+    assert refused.returncode == 1
+    assert "schema is version 1, this otelctx needs 2" in refused.stderr
+
+    migrated = run(["migrate"], env)
+    assert migrated.returncode == 0, migrated.stderr
+    versions = backends.query(driver, tmp_path, "SELECT version FROM schema_version ORDER BY 1")
+    assert [r["version"] for r in versions] == [1, 2]
+    if driver == "postgres":
+        found = backends.query(driver, tmp_path, "SELECT indexname AS name FROM pg_indexes")
+    else:
+        found = backends.query(driver, tmp_path, "SELECT DISTINCT INDEX_NAME AS name FROM"
+                               " information_schema.STATISTICS WHERE TABLE_SCHEMA = DATABASE()")
+    assert {r["name"] for r in found} >= V2_INDEXES
+    kept = backends.query(driver, tmp_path, "SELECT body FROM logs")
+    assert kept == [{"body": OLD_LOG.body}]

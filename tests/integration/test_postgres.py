@@ -309,7 +309,8 @@ async def test_two_instances_migrate_at_once() -> None:
             for _ in range(3):
                 nursery.start_soon(instance)
         assert len(done) == 3
-        assert [r[0] for r in await admin("SELECT version FROM schema_version")] == [1]
+        versions = [r[0] for r in await admin("SELECT version FROM schema_version")]
+        assert versions == list(range(1, SCHEMA_VERSION + 1))  # each applied once
 
 
 async def test_logs_body_has_a_trigram_index() -> None:
@@ -342,7 +343,8 @@ async def test_without_pg_trgm_one_warning_and_the_schema_is_created(
             assert not await admin(
                 "SELECT 1 FROM pg_indexes WHERE indexname = 'idx_logs_body_trgm'"
             )
-            assert [r[0] for r in await admin("SELECT version FROM schema_version")] == [1]
+            versions = [r[0] for r in await admin("SELECT version FROM schema_version")]
+            assert versions == list(range(1, SCHEMA_VERSION + 1))
         finally:
             await backends.reset("postgres")
             await admin(f"DROP OWNED BY {role}")

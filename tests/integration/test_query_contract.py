@@ -22,6 +22,7 @@ import orjson
 import pytest
 
 from otelctx.model import LogRecord, MetricPoint, MetricType, Scope, SpanRecord, StatusCode
+from otelctx.storage import plans
 from otelctx.storage.base import Storage, WriteBatch
 from otelctx.storage.queries import LogQuery, MetricQuery, TraceQuery, TraceRow, TraceSort
 from tests import backends
@@ -222,11 +223,13 @@ async def test_span_filters_hold_on_one_span(storage: Storage) -> None:
 
 
 async def test_attribute_keys_with_dots_and_quotes(storage: Storage) -> None:
-    attrs = {"a.b.c": "dotted", 'q"uote': "quoted", "back\\slash": 7, "emoji 😀": True}
+    attrs = {"a.b.c": "dotted", 'q"uote': "quoted", "back\\slash": 7, "emoji 😀": True,
+             "city": "Zürich", "esc": 'a"b\\c\n', "n": None, "f": 1e20, 'q"f': 0.5}
     s = dataclasses.replace(span(trace="f" * 32), attributes=attrs)
     await storage.write(WriteBatch(spans=[s]))
     for key, value in (("a.b.c", "dotted"), ('q"uote', "quoted"), ("back\\slash", "7"),
-                       ("emoji 😀", "true")):  # fmt: skip
+                       ("emoji 😀", "true"), ("city", "Zürich"), ("esc", 'a"b\\c\n'),
+                       ("f", attribute_text(1e20)), ('q"f', "0.5")):  # fmt: skip
         page = await storage.search_traces(TraceQuery(tenant_id="t1", attributes=((key, value),)))
         assert page.total == 1, key
         miss = await storage.search_traces(TraceQuery(tenant_id="t1", attributes=((key, "no"),)))
@@ -570,9 +573,39 @@ async def test_service_map_edges_with_children_written_first(storage: Storage) -
     edges = [(e.source, e.target, e.call_count, e.error_count) for e in got.edges]
     assert edges == [("checkout", "payments", 4, 4), ("frontend", "checkout", 4, 1)]
     assert got.edges[1].avg_duration_ns == pytest.approx(41.5 * MS)
+    assert got.sample_rate == 1.0
     later = await storage.service_map("t1", T0 + SEC, T0 + 2 * SEC)
     assert (later.nodes, later.edges) == ([], [])
     assert (await storage.service_map("t3", T0 - SEC, T0 + SEC)).nodes == []
+
+
+async def test_a_service_map_over_the_cap_is_an_even_sample_scaled_up(
+    storage: Storage, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(plans, "SERVICE_MAP_SPAN_CAP", 300)
+    spans = []
+    for i in range(1500):  # 3000 spans: frontend -> checkout, every 10th child in error
+        trace = f"{0xF00000 + i:032x}"
+        spans += [
+            span(trace=trace, span_id="1" * 16, service="frontend", start=T0 + i,
+                 duration=100 * MS),
+            span(trace=trace, span_id="2" * 16, parent="1" * 16, service="checkout",
+                 start=T0 + i, duration=(10 + i % 3) * MS,
+                 status=StatusCode.ERROR if i % 10 == 0 else StatusCode.UNSET),
+        ]  # fmt: skip
+    await storage.write(WriteBatch(spans=spans))
+    got = await storage.service_map("t1", T0 - SEC, T0 + SEC)
+    assert 0.05 < got.sample_rate < 0.2  # about 300 of 3000
+    assert [n.name for n in got.nodes] == ["checkout", "frontend"]
+    assert sum(n.span_count for n in got.nodes) == pytest.approx(3000, abs=2)
+    for node in got.nodes:
+        assert node.span_count == pytest.approx(1500, rel=0.25)
+    (edge,) = got.edges
+    assert (edge.source, edge.target) == ("frontend", "checkout")
+    assert edge.call_count == pytest.approx(1500, rel=0.25)
+    assert edge.error_count == pytest.approx(150, rel=0.6)
+    assert 10 * MS <= edge.avg_duration_ns <= 12 * MS
+    assert got.nodes[1].avg_duration_ns == pytest.approx(100 * MS)
 
 
 # -- stats and purges -------------------------------------------------------------------------

@@ -37,7 +37,9 @@ def every_statement(d: Dialect, text: str) -> Iterator[Sql]:
     yield q.traffic(d, text, 1, 2, 3, (text,))
     yield q.latency_points(d, text, 1, 2, (text,), 4)
     yield from q.dashboard(d, text, 1, 2, (text, text))
-    yield from q.service_map(d, text, 1, 2)
+    yield q.service_map(d, text, 1, 2)
+    yield q.service_map(d, text, 1, 2, 100)
+    yield q.span_count(d, text, 1, 2)
     yield from q.stats(d, text)
     yield q.p99_offset(d, text, 1, 2, (text,), 7)
     for table in q.PURGE_TABLES:

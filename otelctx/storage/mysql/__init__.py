@@ -43,6 +43,8 @@ import trio
 import trio_asyncio
 
 from otelctx.config import Settings, scrub_dsn
+from otelctx.model import LogRecord
+from otelctx.storage import plans
 from otelctx.storage.base import (
     Percentile,
     PoolStats,
@@ -55,6 +57,21 @@ from otelctx.storage.base import (
 )
 from otelctx.storage.mysql import _aio, render
 from otelctx.storage.mysql.schema import SCHEMA_VERSION
+from otelctx.storage.queries import (
+    DashboardStats,
+    LatencyPoint,
+    LogQuery,
+    MetricBucket,
+    MetricQuery,
+    Page,
+    PurgeCounts,
+    ServiceMap,
+    StoreStats,
+    TraceQuery,
+    TraceRow,
+    TrafficBucket,
+)
+from otelctx.storage.sql_queries import Dialect
 
 __all__ = ["SCHEMA_VERSION", "ConnectParams", "MySQLStorage", "open_mysql", "parse_dsn"]
 
@@ -83,6 +100,9 @@ _THREAD_MIN_ITEMS = 64
 # race (and a retryable failure).
 _DUPLICATE_ROUNDS = 8
 _ABANDON_TIMEOUT_S = 5.0
+# Rows per purge_tenant transaction: short enough that ingest commits wait little.
+_PURGE_BATCH = 5000
+D = Dialect.MYSQL
 
 _P = ParamSpec("_P")
 _T = TypeVar("_T")
@@ -289,7 +309,8 @@ class MySQLStorage:
         self._ping = _trio(backend.ping)
         self._get_trace = _trio(backend.get_trace)
         self._count_rows = _trio(backend.count_rows)
-        self._p99 = _trio(backend.p99_duration)
+        self._run_plan = _trio(backend.run_plan)
+        self._purge_tenant = _trio(backend.purge_tenant)
         self._purge = _trio(backend.purge_batch)
         self._count_older = _trio(backend.count_older)
         self._optimize = _trio(backend.optimize_tables)
@@ -371,10 +392,70 @@ class MySQLStorage:
         return await self._count_rows(table, tenant_id)
 
     async def p99_duration(
-        self, tenant_id: str, start_ns: int, end_ns: int, *, row_cap: int
+        self,
+        tenant_id: str,
+        start_ns: int,
+        end_ns: int,
+        *,
+        row_cap: int,
+        services: tuple[str, ...] = (),
     ) -> Percentile:
         """COUNT, then ORDER BY … LIMIT 1 OFFSET ceil(0.99*n)-1: exact at any size."""
-        return await self._p99(tenant_id, start_ns, end_ns)
+        plan = plans.p99_duration(D, tenant_id, start_ns, end_ns, services, row_cap)
+        return await self._run_plan("p99", plan)
+
+    # -- the query API: each call one plan (storage.plans), one crossing ------------------
+
+    async def search_traces(self, q: TraceQuery) -> Page[TraceRow]:
+        return await self._run_plan("search_traces", plans.search_traces(D, q))
+
+    async def search_logs(self, q: LogQuery) -> Page[LogRecord]:
+        return await self._run_plan("search_logs", plans.search_logs(D, q))
+
+    async def log_context(
+        self, tenant_id: str, time_ns: int, window_ns: int, limit: int
+    ) -> list[LogRecord]:
+        plan = plans.log_context(D, tenant_id, time_ns, window_ns, limit)
+        return await self._run_plan("log_context", plan)
+
+    async def metric_buckets(self, q: MetricQuery) -> list[MetricBucket]:
+        return await self._run_plan("metric_buckets", plans.metric_buckets(D, q))
+
+    async def list_services(self, tenant_id: str) -> list[str]:
+        return await self._run_plan("list_services", plans.list_services(D, tenant_id))
+
+    async def list_metric_names(self, tenant_id: str, service: str | None) -> list[str]:
+        plan = plans.list_metric_names(D, tenant_id, service)
+        return await self._run_plan("list_metric_names", plan)
+
+    async def traffic(
+        self, tenant_id: str, start_ns: int, end_ns: int, step_ns: int, services: tuple[str, ...]
+    ) -> list[TrafficBucket]:
+        plan = plans.traffic(D, tenant_id, start_ns, end_ns, step_ns, services)
+        return await self._run_plan("traffic", plan)
+
+    async def latency_points(
+        self, tenant_id: str, start_ns: int, end_ns: int, services: tuple[str, ...], limit: int
+    ) -> list[LatencyPoint]:
+        plan = plans.latency_points(D, tenant_id, start_ns, end_ns, services, limit)
+        return await self._run_plan("latency_points", plan)
+
+    async def dashboard(
+        self, tenant_id: str, start_ns: int, end_ns: int, services: tuple[str, ...]
+    ) -> DashboardStats:
+        plan = plans.dashboard(D, tenant_id, start_ns, end_ns, services)
+        return await self._run_plan("dashboard", plan)
+
+    async def service_map(self, tenant_id: str, start_ns: int, end_ns: int) -> ServiceMap:
+        return await self._run_plan("service_map", plans.service_map(D, tenant_id, start_ns,
+                                                                     end_ns))  # fmt: skip
+
+    async def stats(self, tenant_id: str) -> StoreStats:
+        return await self._run_plan("stats", plans.stats(D, tenant_id))
+
+    async def purge_tenant(self, tenant_id: str, cutoff_ns: int) -> PurgeCounts:
+        """In batches of ``_PURGE_BATCH`` rows, each committed on its own."""
+        return await self._purge_tenant(tenant_id, cutoff_ns, _PURGE_BATCH)
 
     async def count_older(self, table: str, cutoff_ns: int) -> int:
         return await self._count_older(table, cutoff_ns)

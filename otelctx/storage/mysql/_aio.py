@@ -28,16 +28,15 @@ import logging
 import time
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
-from typing import Any, cast
+from typing import Any, TypeVar, cast
 
 import asyncmy
 from asyncmy.connection import Connection
 from asyncmy.constants.SERVER_STATUS import SERVER_STATUS_NO_BACKSLASH_ESCAPES
 from asyncmy.cursors import Cursor
 
-from otelctx.storage import rows
+from otelctx.storage import plans, rows
 from otelctx.storage.base import (
-    Percentile,
     PoolStats,
     SchemaError,
     StorageError,
@@ -45,8 +44,13 @@ from otelctx.storage.base import (
     TraceDetail,
 )
 from otelctx.storage.mysql import render, schema
+from otelctx.storage.queries import PurgeCounts
+from otelctx.storage.sql_queries import PURGE_TABLES, Dialect, Sql, purge_tenant_batch
 
 log = logging.getLogger(__name__)
+
+_T = TypeVar("_T")
+D = Dialect.MYSQL
 
 # Set on every connection: strict mode makes an out-of-range or too-long value an
 # error instead of a silent truncation, and a known mode rules out server settings
@@ -238,20 +242,33 @@ class Backend:
                 )
             return int((await cur.fetchone())[0])
 
-    async def p99_duration(self, tenant_id: str, start_ns: int, end_ns: int) -> Percentile:
-        window = "FROM traces WHERE tenant_id = %s AND start_time >= %s AND start_time < %s"
-        args = (tenant_id, start_ns, end_ns)
-        async with self._connection("p99") as conn, conn.cursor() as cur:
-            await cur.execute(f"SELECT COUNT(*) {window}", args)
-            n = int((await cur.fetchone())[0])
-            if n == 0:
-                return Percentile(None, "offset", 0)
-            # no LIMIT inside a subquery in MySQL; the OFFSET is computed here
-            await cur.execute(
-                f"SELECT duration_ns {window} ORDER BY duration_ns LIMIT 1 OFFSET %s",
-                (*args, rows.nearest_rank_offset(n)),
-            )
-            return Percentile(int((await cur.fetchone())[0]), "offset", n)
+    async def run_plan(self, what: str, plan: plans.Plan[_T]) -> _T:
+        """Run a read plan (``storage.plans``) on one borrowed connection."""
+        async with self._connection(what) as conn, conn.cursor() as cur:
+
+            async def fetch(statement: Sql) -> plans.Rows:
+                # no arguments: None, so that asyncmy does not %-format the text
+                await cur.execute(statement.text, statement.args or None)
+                return list(await cur.fetchall())
+
+            return await plans.drive_async(plan, fetch)
+
+    async def purge_tenant(self, tenant_id: str, cutoff_ns: int, batch: int) -> PurgeCounts:
+        """Delete in batches of ``batch`` rows, each committed on its own, so ingest gets
+        through between them."""
+        counts = {}
+        async with self._connection("purge") as conn, conn.cursor() as cur:
+            for table in PURGE_TABLES:
+                statement = purge_tenant_batch(D, table, tenant_id, cutoff_ns, batch)
+                total = 0
+                while True:
+                    n = int(await cur.execute(statement.text, statement.args))
+                    await conn.commit()
+                    total += n
+                    if n < batch:
+                        break
+                counts[table] = total
+        return PurgeCounts(**counts)
 
     async def count_older(self, table: str, cutoff_ns: int) -> int:
         column = rows.purge_time_column(table)

@@ -26,7 +26,8 @@ import trio
 import trio_asyncio
 
 from otelctx.config import Settings
-from otelctx.storage import rows
+from otelctx.model import LogRecord
+from otelctx.storage import plans, rows
 from otelctx.storage.base import (
     Percentile,
     PoolStats,
@@ -37,12 +38,30 @@ from otelctx.storage.base import (
 )
 from otelctx.storage.postgres import _aio
 from otelctx.storage.postgres.schema import SCHEMA_VERSION
+from otelctx.storage.queries import (
+    DashboardStats,
+    LatencyPoint,
+    LogQuery,
+    MetricBucket,
+    MetricQuery,
+    Page,
+    PurgeCounts,
+    ServiceMap,
+    StoreStats,
+    TraceQuery,
+    TraceRow,
+    TrafficBucket,
+)
+from otelctx.storage.sql_queries import Dialect
 
 __all__ = ["SCHEMA_VERSION", "PostgresStorage", "open_postgres"]
 
 _CLOSE_TIMEOUT_S = 10.0
 # Below this many items a thread hop (~100 µs) costs more than building the rows inline.
 _THREAD_MIN_ITEMS = 64
+# Rows per purge_tenant transaction: short enough that ingest commits wait little.
+_PURGE_BATCH = 5000
+D = Dialect.POSTGRES
 
 _P = ParamSpec("_P")
 _T = TypeVar("_T")
@@ -87,10 +106,71 @@ class PostgresStorage:
         return await _hop(self._backend.count_rows, table, tenant_id)
 
     async def p99_duration(
-        self, tenant_id: str, start_ns: int, end_ns: int, *, row_cap: int
+        self,
+        tenant_id: str,
+        start_ns: int,
+        end_ns: int,
+        *,
+        row_cap: int,
+        services: tuple[str, ...] = (),
     ) -> Percentile:
         """percentile_disc(0.99) in the database: exact, whatever the row count."""
-        return await _hop(self._backend.p99_duration, tenant_id, start_ns, end_ns)
+        plan = plans.p99_duration(D, tenant_id, start_ns, end_ns, services, row_cap)
+        return await _hop(self._backend.run_plan, "p99", plan)
+
+    # -- the query API: each call one plan (storage.plans), one crossing ------------------
+
+    async def search_traces(self, q: TraceQuery) -> Page[TraceRow]:
+        return await _hop(self._backend.run_plan, "search_traces", plans.search_traces(D, q))
+
+    async def search_logs(self, q: LogQuery) -> Page[LogRecord]:
+        return await _hop(self._backend.run_plan, "search_logs", plans.search_logs(D, q))
+
+    async def log_context(
+        self, tenant_id: str, time_ns: int, window_ns: int, limit: int
+    ) -> list[LogRecord]:
+        plan = plans.log_context(D, tenant_id, time_ns, window_ns, limit)
+        return await _hop(self._backend.run_plan, "log_context", plan)
+
+    async def metric_buckets(self, q: MetricQuery) -> list[MetricBucket]:
+        return await _hop(self._backend.run_plan, "metric_buckets", plans.metric_buckets(D, q))
+
+    async def list_services(self, tenant_id: str) -> list[str]:
+        plan = plans.list_services(D, tenant_id)
+        return await _hop(self._backend.run_plan, "list_services", plan)
+
+    async def list_metric_names(self, tenant_id: str, service: str | None) -> list[str]:
+        plan = plans.list_metric_names(D, tenant_id, service)
+        return await _hop(self._backend.run_plan, "list_metric_names", plan)
+
+    async def traffic(
+        self, tenant_id: str, start_ns: int, end_ns: int, step_ns: int, services: tuple[str, ...]
+    ) -> list[TrafficBucket]:
+        plan = plans.traffic(D, tenant_id, start_ns, end_ns, step_ns, services)
+        return await _hop(self._backend.run_plan, "traffic", plan)
+
+    async def latency_points(
+        self, tenant_id: str, start_ns: int, end_ns: int, services: tuple[str, ...], limit: int
+    ) -> list[LatencyPoint]:
+        plan = plans.latency_points(D, tenant_id, start_ns, end_ns, services, limit)
+        return await _hop(self._backend.run_plan, "latency_points", plan)
+
+    async def dashboard(
+        self, tenant_id: str, start_ns: int, end_ns: int, services: tuple[str, ...]
+    ) -> DashboardStats:
+        plan = plans.dashboard(D, tenant_id, start_ns, end_ns, services)
+        return await _hop(self._backend.run_plan, "dashboard", plan)
+
+    async def service_map(self, tenant_id: str, start_ns: int, end_ns: int) -> ServiceMap:
+        plan = plans.service_map(D, tenant_id, start_ns, end_ns)
+        return await _hop(self._backend.run_plan, "service_map", plan)
+
+    async def stats(self, tenant_id: str) -> StoreStats:
+        return await _hop(self._backend.run_plan, "stats", plans.stats(D, tenant_id))
+
+    async def purge_tenant(self, tenant_id: str, cutoff_ns: int) -> PurgeCounts:
+        """In batches of ``_PURGE_BATCH`` rows, each its own transaction."""
+        return await _hop(self._backend.purge_tenant, tenant_id, cutoff_ns, _PURGE_BATCH)
 
     async def count_older(self, table: str, cutoff_ns: int) -> int:
         rows.purge_time_column(table)

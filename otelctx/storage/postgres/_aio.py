@@ -31,7 +31,7 @@ import time
 from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, TypeVar
 from urllib.parse import parse_qsl, unquote, urlencode, urlsplit, urlunsplit
 
 import asyncpg
@@ -39,9 +39,8 @@ from asyncpg import exceptions as pgerr
 
 from otelctx.config import Settings, scrub_dsn
 from otelctx.model import SpanRecord
-from otelctx.storage import rows, summaries
+from otelctx.storage import plans, rows, summaries
 from otelctx.storage.base import (
-    Percentile,
     PoolStats,
     SchemaError,
     StorageError,
@@ -51,8 +50,13 @@ from otelctx.storage.base import (
     WriteResult,
 )
 from otelctx.storage.postgres import schema
+from otelctx.storage.queries import PurgeCounts
+from otelctx.storage.sql_queries import PURGE_TABLES, Dialect, Sql, purge_tenant_batch
 
 log = logging.getLogger("otelctx.storage.postgres")
+
+_T = TypeVar("_T")
+D = Dialect.POSTGRES
 
 # One connection attempt (also when the pool grows later); DB_CONNECT_TIMEOUT bounds the
 # retries of the whole start-up in open_storage. A DSN connect_timeout overrides it.
@@ -474,15 +478,36 @@ class PgBackend:
                 )
         return int(count)
 
-    async def p99_duration(self, tenant_id: str, start_ns: int, end_ns: int) -> Percentile:
-        async with self.connection("p99 failed") as conn:
-            row = await conn.fetchrow(
-                "SELECT percentile_disc(0.99) WITHIN GROUP (ORDER BY duration_ns), count(*)"
-                " FROM traces WHERE tenant_id = $1 AND start_time >= $2 AND start_time < $3",
-                tenant_id, start_ns, end_ns,
-            )  # fmt: skip
-        value, n = row
-        return Percentile(None if value is None else int(value), "percentile_disc", int(n))
+    async def run_plan(self, what: str, plan: plans.Plan[_T]) -> _T:
+        """Run a read plan (``storage.plans``) on one connection, in one read-only
+        snapshot, so that a page and its total agree."""
+        async with (
+            self.connection(f"{what} failed") as conn,
+            conn.transaction(isolation="repeatable_read", readonly=True),
+        ):
+
+            async def fetch(statement: Sql) -> plans.Rows:
+                found: plans.Rows = await conn.fetch(statement.text, *statement.args)
+                return found
+
+            return await plans.drive_async(plan, fetch)
+
+    async def purge_tenant(self, tenant_id: str, cutoff_ns: int, batch: int) -> PurgeCounts:
+        """Delete in batches of ``batch`` rows, each its own transaction (autocommit), so
+        ingest gets through between them."""
+        counts = {}
+        async with self.connection("purge failed") as conn:
+            for table in PURGE_TABLES:
+                statement = purge_tenant_batch(D, table, tenant_id, cutoff_ns, batch)
+                total = 0
+                while True:
+                    status = await conn.execute(statement.text, *statement.args)
+                    n = int(status.rsplit(" ", 1)[1])  # "DELETE <n>"
+                    total += n
+                    if n < batch:
+                        break
+                counts[table] = total
+        return PurgeCounts(**counts)
 
     async def count_older(self, table: str, cutoff_ns: int) -> int:
         column = rows.purge_time_column(table)

@@ -19,7 +19,7 @@ from collections.abc import Mapping
 
 from otelctx.storage import rows
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 DATA_TABLES = rows.DATA_TABLES
 
@@ -105,7 +105,22 @@ _V1 = (
     "CREATE INDEX idx_metric_points_tenant_name_time ON metric_points (tenant_id, name, time)",
 )
 
-MIGRATIONS: tuple[tuple[int, tuple[str, ...]], ...] = ((1, _V1),)
+# The query API's indexes. Spans by (tenant, trace) need none of their own: the unique
+# key (tenant_id, trace_id, span_id) serves them. Built inside the migration's
+# transaction: on a large database the upgrade holds writes back while they build (the
+# writer's dead-letter queue keeps acknowledging meanwhile).
+_V2 = (
+    "CREATE INDEX IF NOT EXISTS idx_traces_tenant_duration ON traces (tenant_id, duration_ns)",
+    "CREATE INDEX IF NOT EXISTS idx_spans_tenant_start ON spans (tenant_id, start_time)",
+    "CREATE INDEX IF NOT EXISTS idx_logs_tenant_service_ts"
+    " ON logs (tenant_id, service_name, timestamp)",
+    "CREATE INDEX IF NOT EXISTS idx_logs_tenant_severity_ts"
+    " ON logs (tenant_id, severity_number, timestamp)",
+    "CREATE INDEX IF NOT EXISTS idx_metric_points_tenant_service_name"
+    " ON metric_points (tenant_id, service_name, name)",
+)
+
+MIGRATIONS: tuple[tuple[int, tuple[str, ...]], ...] = ((1, _V1), (2, _V2))
 
 # Optional, tried once in the migration that creates ``logs`` (inside a savepoint): the
 # extension may be unavailable or the role may lack CREATE on the database.
