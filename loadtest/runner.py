@@ -99,7 +99,8 @@ class Program:
                     sending.cancel_scope.cancel()  # the progress task
             wall = trio.current_time() - t0
             info = RunInfo(opts.services, opts.rate, wall, self.ctx.service_seconds,
-                           self.ctx.stop.is_set() or self.cut_off)  # fmt: skip
+                           self.ctx.stop.is_set() or self.cut_off, opts.warmup_s,
+                           opts.batch_interval_s)  # fmt: skip
             for line in format_summary(info, self.ctx.stats):
                 _say(line)
             code = self._exit_code()

@@ -93,13 +93,16 @@ def test_http_smoke_run_with_logs_metrics_and_a_tenant(tmp_path: Path) -> None:
 
 
 @pytest.mark.timeout(180)
-def test_refusals_are_retried_and_nothing_acknowledged_is_lost(tmp_path: Path) -> None:
+@pytest.mark.parametrize("protocol", ["grpc", "http"])
+def test_refusals_are_retried_and_nothing_acknowledged_is_lost(
+    tmp_path: Path, protocol: str
+) -> None:
     """A queue of 1,000 items and 20 services sending 1,500-span batches at the same
-    instant: most first attempts are refused with RetryInfo and retried."""
+    instant: most first attempts are refused (RetryInfo / Retry-After) and retried."""
     srv = start_server(tmp_path, env={"INGEST_QUEUE_MAX_ITEMS": "1000"})
     try:
         done = _simulate(srv, "--services", "20", "--rate", "1500", "--duration", "2s",
-                         "--warmup", "0", "--verify")  # fmt: skip
+                         "--warmup", "0", "--verify", protocol=protocol)  # fmt: skip
         out = done.stdout
         assert done.returncode == 0, out + done.stderr
         assert "lost=0" in out.splitlines()

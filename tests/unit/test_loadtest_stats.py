@@ -65,7 +65,7 @@ def test_error_messages_are_kept_for_at_most_twenty_kinds() -> None:
 def _summary(c: Counters, latencies: list[float], **info: object) -> str:
     stats = Stats(counters=c, latencies_s=latencies)
     params = {"services": 200, "rate": 50.0, "wall_s": 65.2, "service_seconds": 200 * 60.0,
-              "interrupted": False, **info}  # fmt: skip
+              "interrupted": False, "warmup_s": 5.0, **info}  # fmt: skip
     return "\n".join(format_summary(RunInfo(**params), stats))  # type: ignore[arg-type]
 
 
@@ -82,9 +82,19 @@ def test_summary_reports_every_figure_of_the_run() -> None:
     assert "interrupted" not in text
 
 
+def test_achieved_rate_counts_the_time_acknowledgements_trailed_behind() -> None:
+    c = Counters(sent=60_000, acked=60_000)
+    # 20 services sent for 2 s each, but the last ack came 12 s after the start
+    text = _summary(c, [0.1], services=20, wall_s=12.0, service_seconds=40.0, warmup_s=0.0)
+    assert "achieved rate     5,000 spans/s" in text
+    # a run that kept up: 60 s of sending after a 5 s ramp
+    text = _summary(Counters(sent=600_000, acked=600_000), [0.1], wall_s=65.3, warmup_s=5.0)
+    assert "achieved rate     10,000 spans/s" in text
+
+
 def test_summary_of_an_interrupted_run_with_failures() -> None:
     c = Counters(sent=100, acked=40, failed=50, failed_exports=1, unfinished=10)
-    text = _summary(c, [], interrupted=True, service_seconds=200 * 2.0)
+    text = _summary(c, [], interrupted=True, service_seconds=200 * 2.0, wall_s=2.5, warmup_s=0.0)
     assert "(interrupted)" in text
     assert "permanent failures 1 exports (50 spans)" in text
     assert "unfinished        10 spans" in text
