@@ -4,9 +4,17 @@ Simulates ``--services`` instrumented services (``loadsim-svc-000`` …), each e
 OTLP like an SDK's batch processor over its own connection, then checks with
 ``--verify`` that every acknowledged span was stored.
 
-Rings, as in otelctx: pure modules (``options``, ``shape``, ``spans``, ``pacing``,
-``retry``, ``stats``, ``verify``, ``markers``, ``procstat``) import no trio, asyncio or
-driver; I/O edges live in ``transport/`` and ``http11``; orchestration in ``runner``
-(the Trio program) and ``run_local`` (starts a server, runs the simulator, prints the
-healthy markers).
+Rings, as in otelctx:
+
+- pure: ``options`` (flags), ``shape`` (names, operations, errors, trace shapes),
+  ``build`` (OTLP requests), ``pacing`` (token bucket, warm-up), ``retry`` (backoff,
+  Retry-After), ``stats`` (counters, percentiles, progress and summary lines),
+  ``verify`` (windows and loss counting), ``markers`` (Prometheus text, healthy
+  markers, server log), ``procstat`` (``/proc`` figures);
+- I/O edges: ``transport/`` (gRPC via grpclib, OTLP/HTTP via ``http11``), ``http11``
+  (HTTP/1.1 over Trio with h11), ``verifier`` (polls the service map), ``server`` (a
+  local ``otelctx serve``);
+- orchestration: ``exporter`` (one simulated service), ``runner`` (the Trio program),
+  ``run_local`` (``just loadtest``: server, simulator, markers);
+- diagnostics: ``profile_server`` (otelctx under cProfile), ``bench_grpc_client``.
 """
