@@ -87,7 +87,7 @@ class Program:
              f" {opts.duration_s:g}s (started over {opts.warmup_s:g}s) →"
              f" {opts.protocol.value} {target}")  # fmt: skip
         async with trio.open_nursery() as root:
-            root.start_soon(self._watch_signals, name="signals")
+            await root.start(self._watch_signals, name="signals")
             t0 = trio.current_time()
             with self.send_scope:
                 async with trio.open_nursery() as sending:
@@ -125,8 +125,9 @@ class Program:
         finally:
             await close_transport(transport)
 
-    async def _watch_signals(self) -> None:
+    async def _watch_signals(self, *, task_status: trio.TaskStatus[None]) -> None:
         with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+            task_status.started()  # from here on a signal is ours, not a KeyboardInterrupt
             async for signum in signals:
                 name = signal.Signals(signum).name
                 if not self.ctx.stop.is_set():
