@@ -52,7 +52,8 @@ from otelctx.storage.queries import (
     TraceRow,
     TrafficBucket,
 )
-from otelctx.storage.sql_queries import PURGE_TABLES, Dialect, Sql, purge_tenant_batch
+from otelctx.storage.sql_aggregates import PURGE_TABLES, purge_tenant_batch
+from otelctx.storage.sql_queries import Dialect, Sql
 from otelctx.storage.sqlite_schema import MIGRATIONS, SCHEMA_VERSION
 
 __all__ = ["SCHEMA_VERSION", "SqliteStorage", "open_sqlite"]

@@ -65,6 +65,12 @@ _V1 = (
 # span_id) serves them.
 _V2 = (
     "CREATE INDEX IF NOT EXISTS idx_traces_tenant_duration ON traces (tenant_id, duration_ns)",
+    # Covering: the dashboard, p99, traffic and latency points read a window's traces
+    # from the index alone (a third of the time on a million spans); it replaces the
+    # (tenant, start) index, whose prefix it has.
+    """CREATE INDEX IF NOT EXISTS idx_traces_tenant_start_cover
+    ON traces (tenant_id, start_time, root_service, status_code, duration_ns)""",
+    "DROP INDEX IF EXISTS idx_traces_tenant_start",
     "CREATE INDEX IF NOT EXISTS idx_spans_tenant_start ON spans (tenant_id, start_time)",
     """CREATE INDEX IF NOT EXISTS idx_logs_tenant_service_ts
     ON logs (tenant_id, service_name, timestamp)""",

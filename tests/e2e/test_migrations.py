@@ -93,6 +93,9 @@ def test_sqlite_version_1_upgrades_in_place(tmp_path: Path) -> None:
         assert conn.execute("SELECT max(version) FROM schema_version").fetchone() == (2,)
         names = {n for (n,) in conn.execute("SELECT name FROM sqlite_master")}
         assert names >= V2_INDEXES
+        # SQLite's window index covers the dashboard's columns and replaces (tenant, start)
+        assert "idx_traces_tenant_start_cover" in names
+        assert "idx_traces_tenant_start" not in names
         assert "logs_fts" in names
         # the log stored before the upgrade is in the search index
         hit = conn.execute("SELECT rowid FROM logs_fts WHERE logs_fts MATCH '\"gateway time\"'")

@@ -130,7 +130,8 @@ def test_quantile_inverts_the_mixture_cdf(spec: list[tuple[float, float, int]], 
     hi = max(m.hi for m in masses if m.count)
     assert lo <= x <= hi
     tol = 1e-6 * max(1.0, total)
-    assert cdf(masses, x) >= q * total - tol  # reached at x ...
+    # reached at x (a few ulps up: x is rounded, and a very narrow mass is steep) ...
+    assert cdf(masses, x + 8 * math.ulp(x)) >= q * total - tol
     below = x - 1e-6 * max(1.0, abs(x))
     assert cdf(masses, below) <= q * total + tol or x == lo  # ... and not well before it
 

@@ -1,4 +1,5 @@
-"""SQL built by storage.sql_queries: every value bound, placeholders that line up."""
+"""SQL built by storage.sql_queries and sql_aggregates: every value bound, placeholders
+that line up."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from otelctx.model import StatusCode
+from otelctx.storage import sql_aggregates as agg
 from otelctx.storage import sql_queries as q
 from otelctx.storage.queries import LogQuery, MetricQuery, TraceQuery, TraceSort
 from otelctx.storage.sql_queries import Dialect, Sql
@@ -30,20 +32,20 @@ def every_statement(d: Dialect, text: str) -> Iterator[Sql]:
     yield from q.log_search(d, lq)
     yield from q.log_context(d, text, 10, 5, 3)
     mq = MetricQuery(text, text, text, 1, 2, 3)
-    yield q.metric_aggregates(d, mq)
-    yield q.metric_distributions(d, mq, 10)
-    yield q.distinct_values(d, "metric_points", "name", text, text)
-    yield from q.service_sources(d, text)
-    yield q.traffic(d, text, 1, 2, 3, (text,))
-    yield q.latency_points(d, text, 1, 2, (text,), 4)
-    yield from q.dashboard(d, text, 1, 2, (text, text))
-    yield q.service_map(d, text, 1, 2)
-    yield q.service_map(d, text, 1, 2, 100)
-    yield q.span_count(d, text, 1, 2)
-    yield from q.stats(d, text)
-    yield q.p99_offset(d, text, 1, 2, (text,), 7)
-    for table in q.PURGE_TABLES:
-        yield q.purge_tenant_batch(d, table, text, 1, 10)
+    yield agg.metric_aggregates(d, mq)
+    yield agg.metric_distributions(d, mq, 10)
+    yield agg.distinct_values(d, "metric_points", "name", text, text)
+    yield from agg.service_sources(d, text)
+    yield agg.traffic(d, text, 1, 2, 3, (text,))
+    yield agg.latency_points(d, text, 1, 2, (text,), 4)
+    yield from agg.dashboard(d, text, 1, 2, (text, text))
+    yield agg.service_map(d, text, 1, 2)
+    yield agg.service_map(d, text, 1, 2, 100)
+    yield agg.span_count(d, text, 1, 2)
+    yield from agg.stats(d, text)
+    yield agg.p99_offset(d, text, 1, 2, (text,), 7)
+    for table in agg.PURGE_TABLES:
+        yield agg.purge_tenant_batch(d, table, text, 1, 10)
 
 
 def placeholders(d: Dialect, sql: Sql) -> int:

@@ -51,7 +51,8 @@ from otelctx.storage.base import (
 )
 from otelctx.storage.postgres import schema
 from otelctx.storage.queries import PurgeCounts
-from otelctx.storage.sql_queries import PURGE_TABLES, Dialect, Sql, purge_tenant_batch
+from otelctx.storage.sql_aggregates import PURGE_TABLES, purge_tenant_batch
+from otelctx.storage.sql_queries import Dialect, Sql
 
 log = logging.getLogger("otelctx.storage.postgres")
 
