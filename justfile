@@ -14,17 +14,24 @@ run *ARGS: setup
 test *ARGS: setup
     {{bin}}/pytest {{ARGS}}
 
-# ruff and mypy --strict on the package
+# ruff and mypy --strict on the package and the load simulator
 lint: setup
-    {{bin}}/ruff check otelctx tests bench
-    {{bin}}/ruff format --check otelctx
-    {{bin}}/mypy otelctx
+    {{bin}}/ruff check otelctx tests bench loadtest
+    {{bin}}/ruff format --check otelctx loadtest
+    {{bin}}/mypy otelctx loadtest
 
 # Benchmarks that print the figures in docs/benchmarks.md
 bench: setup-bench
     {{bin}}/python bench/bench_decode.py
     {{bin}}/python bench/bench_ingest.py
     {{bin}}/python bench/bench_graph.py
+
+# Load run: a fresh otelctx (SQLite in a temporary directory, or DB_DRIVER/DB_DSN from the
+# environment), 200 services x 50 spans/s for 60 s with --verify, then the healthy markers.
+# Flags go to the simulator (`just loadtest --services 20 --protocol http`); with
+# --endpoint no server is started.
+loadtest *ARGS: setup
+    {{bin}}/python -m loadtest.run_local {{ARGS}}
 
 # Create .venv and install otelctx with its test and lint tools (only when pyproject.toml changed)
 setup:
