@@ -4,8 +4,8 @@ keep-alive HTTP/1.1 connection per simulated service.
 200 → ``Acked`` (partial_success read from the body); 429/502/503/504 → ``Refused``
 with ``Retry-After`` (seconds or an HTTP date); other statuses → ``Failed`` (not
 retryable) with the ``google.rpc.Status`` message of the body; a broken connection →
-``Failed`` (retryable). After any answer but 200 the connection is closed and the next
-export opens a new one.
+``Failed`` (retryable). The connection is kept across refusals, as an SDK keeps it
+(the server reads a refused body before answering, so the connection stays usable).
 """
 
 from __future__ import annotations
@@ -42,9 +42,6 @@ class HTTPTransport:
             return Failed(f"HTTP: {exc}", retryable=True)
         if resp.status == 200:
             return parse_export_response(signal, resp.body)
-        # A refusal may come before the server read the body; hypercorn then stalls the
-        # next request on that connection (see otelctx/api/bodies.py): start afresh.
-        await self._conn.aclose()
         message, _ = parse_rpc_status(resp.body) if _is_protobuf(resp.headers) else ("", None)
         detail = f"HTTP {resp.status}" + (f": {message}" if message else "")
         if resp.status in RETRYABLE_HTTP:

@@ -74,6 +74,6 @@ def create_app(deps: Deps) -> Quart:
         return resp
 
     security.install(app, deps)
-    outer = bodies.CloseUnread(cast(bodies.ASGIApp, app.asgi_app))
+    outer = bodies.AnswerAfterBody(cast(bodies.ASGIApp, app.asgi_app))
     setattr(app, "asgi_app", outer)  # noqa: B010 - outermost
     return app

@@ -5,10 +5,9 @@ before the answer, also for 404 and 405: hypercorn's HTTP/1.1 connection stalls 
 next request of a keep-alive connection when a response completes while the request
 body is still arriving (found by schemathesis: a POST whose body followed its headers
 after the route had answered). ``/v1/*`` is left alone: the OTLP receiver checks
-capacity and size before it reads a body, on purpose; there ``CloseUnread`` marks an
-answer given before the body was read with ``Connection: close``, so the client opens a
-new connection at once instead of waiting on a stalled one (an exporter retrying after a
-503 would otherwise hang until the keep-alive timeout).
+capacity and size before it reads a body, on purpose; there ``AnswerAfterBody`` sends
+an answer given before the body was read only once the body has been read and discarded,
+so the connection stays usable.
 """
 
 from __future__ import annotations
@@ -22,7 +21,9 @@ from quart import Quart, Response, request
 from otelctx.api.context import error
 
 MAX_DRAIN = 1024 * 1024
-_CLOSE_LIMIT_S = 5.0  # to send the last bytes of a response and close its connection
+# What AnswerAfterBody reads and discards of a refused request body before answering.
+LINGER_BYTES = 32 * 1024 * 1024
+LINGER_S = 10.0
 
 
 def install(app: Quart) -> None:
@@ -54,9 +55,17 @@ _Send = Callable[[_Message], Awaitable[None]]
 ASGIApp = Callable[[_Scope, _Receive, _Send], Awaitable[None]]
 
 
-class CloseUnread:
-    """ASGI wrapper: an HTTP/1 response that starts before the request body was read to
-    its end carries ``Connection: close``."""
+class AnswerAfterBody:
+    """ASGI wrapper for HTTP/1.1: a response that starts before the request body has been
+    read to its end (an early refusal) is held back until the app returns; the rest of the
+    body is then read and discarded — at most ``LINGER_BYTES`` within ``LINGER_S`` — and
+    the response sent, so the connection stays usable for the client's next request. A body
+    larger or slower than that gets the response with ``Connection: close``.
+
+    Why: hypercorn stalls a keep-alive connection answered before its body was read, and
+    closing it with unread bytes makes the kernel reset it, so the client may never see the
+    answer (an exporter retrying after a 503 would fail or hang instead of retrying).
+    Reading costs no memory (nothing is kept) and no decoding."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -74,28 +83,36 @@ class CloseUnread:
                 body_done = True
             return message
 
-        closing = False
+        held: list[_Message] | None = None
 
-        async def closing_send(message: _Message) -> None:
-            nonlocal closing
-            if message["type"] == "http.response.start" and not body_done and _has_body(scope):
-                headers = [h for h in message.get("headers", ()) if h[0].lower() != b"connection"]
-                message = {**message, "headers": [*headers, (b"connection", b"close")]}
-                closing = True
-            if (
-                closing
-                and message["type"] == "http.response.body"
-                and not message.get("more_body", False)
-            ):
-                # hypercorn closes the connection from inside this call; quart-trio may
-                # already have cancelled the request's nursery (the body ended), and a
-                # cancelled close leaves the socket open: shield it, briefly.
-                with trio.CancelScope(shield=True), trio.move_on_after(_CLOSE_LIMIT_S):
-                    await send(message)
+        async def holding_send(message: _Message) -> None:
+            nonlocal held
+            if held is None and message["type"] == "http.response.start":
+                if not body_done and _has_body(scope):
+                    held = [message]
+                    return
+            elif held is not None:
+                held.append(message)
                 return
             await send(message)
 
-        await self.app(scope, tracking_receive, closing_send)
+        await self.app(scope, tracking_receive, holding_send)
+        if held is None:
+            return
+        drained, received = False, 0
+        with trio.move_on_after(LINGER_S):
+            while not body_done and received <= LINGER_BYTES:
+                message = await tracking_receive()
+                if message["type"] == "http.disconnect":
+                    return  # the client is gone: nobody to answer
+                received += len(message.get("body", b""))
+            drained = received <= LINGER_BYTES
+        if not drained:
+            start = held[0]
+            headers = [h for h in start.get("headers", ()) if h[0].lower() != b"connection"]
+            held[0] = {**start, "headers": [*headers, (b"connection", b"close")]}
+        for message in held:
+            await send(message)
 
 
 def _has_body(scope: _Scope) -> bool:

@@ -264,24 +264,7 @@ def test_a_body_on_the_query_api_is_read_and_refused(
     assert _answer_then_next(srv, method, path, "attacker") == (status, 200)
 
 
-def test_an_otlp_refusal_before_the_body_closes_the_connection(srv: ServerProcess) -> None:
-    # Answered before the body arrived: the server says Connection: close and closes, so
-    # the client reconnects at once (a kept-alive connection would stall until timeout).
-    body = b"{" + b" " * 1214 + b"}"
-    with socket.create_connection(("127.0.0.1", srv.http_port), timeout=5) as sock:
-        sock.sendall(b"POST /v1/logs HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
-                     b"Content-Length: %d\r\nX-Tenant-ID: bad\ttenant\r\n\r\n" % len(body))
-        time.sleep(0.2)
-        sock.sendall(body)
-        data = b""
-        while True:  # until the server closes; a stalled connection times out instead
-            chunk = sock.recv(65536)
-            if not chunk:
-                break
-            data += chunk
-    head = data.partition(b"\r\n\r\n")[0].lower()
-    assert head.startswith(b"http/1.1 400")
-    assert b"\r\nconnection: close" in head
-    with socket.create_connection(("127.0.0.1", srv.http_port), timeout=5) as sock:
-        sock.sendall(b"GET /live HTTP/1.1\r\nHost: x\r\n\r\n")
-        assert _status(sock) == 200
+def test_an_otlp_refusal_before_the_body_keeps_the_connection_usable(srv: ServerProcess) -> None:
+    # Refused before the body arrived: the answer waits for the body (read and dropped), and
+    # the next request on the same keep-alive connection is answered at once.
+    assert _answer_then_next(srv, "POST", "/v1/logs", "bad\ttenant") == (400, 200)
