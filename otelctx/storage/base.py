@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from otelctx.config import Settings
+from otelctx.graph.persist import GraphPersistence
 from otelctx.model import LogRecord, MetricPoint, SpanRecord, TraceSummary
 from otelctx.storage.queries import (
     DashboardStats,
@@ -156,12 +157,14 @@ class Storage(Protocol):
         ...
 
     async def count_older(self, table: str, cutoff_ns: int) -> int:
-        """Rows of a data table older than ``cutoff_ns`` (what retention has still to do)."""
+        """Rows of a table retention purges (``rows.PURGE_TIME_COLUMN``: the data tables
+        and the graph's) older than ``cutoff_ns`` (what retention has still to do)."""
         ...
 
     async def purge_batch(self, table: str, cutoff_ns: int, limit: int) -> int:
-        """Delete up to ``limit`` rows of a data table older than ``cutoff_ns`` (strictly);
-        return how many. One short transaction, so ingest gets through between batches."""
+        """Delete up to ``limit`` rows of a table retention purges older than
+        ``cutoff_ns`` (strictly); return how many. One short transaction, so ingest gets
+        through between batches. ValueError for any other table."""
         ...
 
     async def maintain(self) -> None:
@@ -171,6 +174,11 @@ class Storage(Protocol):
         ...
 
     def pool_stats(self) -> PoolStats: ...
+
+    def graph_persistence(self) -> GraphPersistence:
+        """The service graph's investigations, snapshots and Drain templates in this
+        database, and its rebuild's read of ``spans`` (``storage.graph_sql``)."""
+        ...
 
     # -- the query API (otelctx.storage.queries); every call is scoped to one tenant ----
 

@@ -38,6 +38,7 @@ from otelctx.storage.base import (
     WriteBatch,
     WriteResult,
 )
+from otelctx.storage.graph_sql import SqlGraphPersistence
 from otelctx.storage.queries import (
     DashboardStats,
     LatencyPoint,
@@ -53,7 +54,7 @@ from otelctx.storage.queries import (
     TrafficBucket,
 )
 from otelctx.storage.sql_aggregates import PURGE_TABLES, purge_tenant_batch
-from otelctx.storage.sql_queries import Dialect, Sql
+from otelctx.storage.sql_queries import Change, Dialect, Sql
 from otelctx.storage.sqlite_schema import MIGRATIONS, SCHEMA_VERSION
 
 __all__ = ["SCHEMA_VERSION", "SqliteStorage", "open_sqlite"]
@@ -371,6 +372,34 @@ class SqliteStorage:
 
         return await self._run(self._read_limiter, what, run)
 
+    async def read_plan(self, what: str, plan: plans.Plan[_T]) -> _T:
+        return await self._read(what, plan)
+
+    async def write_plan(self, what: str, plan: plans.Plan[_T]) -> _T:
+        """Run a plan in one write transaction on the writer connection; a ``Change``
+        gets ``[(rows affected,)]`` back."""
+        conn = self._writer
+
+        def fetch(statement: Sql) -> list[Any]:
+            cursor = conn.execute(statement.text, statement.args)
+            return [(cursor.rowcount,)] if isinstance(statement, Change) else cursor.fetchall()
+
+        def run() -> _T:
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                result = plans.drive(plan, fetch)
+                conn.execute("COMMIT")
+            except BaseException:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                raise
+            return result
+
+        return await self._run(self._write_limiter, what, run)
+
+    def graph_persistence(self) -> SqlGraphPersistence:
+        return SqlGraphPersistence(self, D)
+
     async def search_traces(self, q: TraceQuery) -> Page[TraceRow]:
         return await self._read("search_traces", plans.search_traces(D, q))
 
@@ -482,7 +511,10 @@ class SqliteStorage:
 
     async def purge_batch(self, table: str, cutoff_ns: int, limit: int) -> int:
         column = rows.purge_time_column(table)
-        key = "tenant_id, trace_id" if table == "traces" else "id"
+        if table in rows.SURROGATE_ID_TABLES:
+            key = "id"
+        else:  # traces has no rowid (WITHOUT ROWID); the other tables do
+            key = "tenant_id, trace_id" if table == "traces" else "rowid"
         sql = (
             f"DELETE FROM {table} WHERE ({key}) IN "
             f"(SELECT {key} FROM {table} WHERE {column} < ? LIMIT ?)"

@@ -55,6 +55,7 @@ from otelctx.storage.base import (
     WriteResult,
     write_concurrency,
 )
+from otelctx.storage.graph_sql import SqlGraphPersistence
 from otelctx.storage.mysql import _aio, render
 from otelctx.storage.mysql.schema import SCHEMA_VERSION
 from otelctx.storage.queries import (
@@ -310,6 +311,7 @@ class MySQLStorage:
         self._get_trace = _trio(backend.get_trace)
         self._count_rows = _trio(backend.count_rows)
         self._run_plan = _trio(backend.run_plan)
+        self._run_write_plan = _trio(backend.run_write_plan)
         self._purge_tenant = _trio(backend.purge_tenant)
         self._purge = _trio(backend.purge_batch)
         self._count_older = _trio(backend.count_older)
@@ -404,7 +406,16 @@ class MySQLStorage:
         plan = plans.p99_duration(D, tenant_id, start_ns, end_ns, services, row_cap)
         return await self._run_plan("p99", plan)
 
-    # -- the query API: each call one plan (storage.plans), one crossing ------------------
+    # -- plans: the query API and the graph's persistence, each call one crossing -------
+
+    async def read_plan(self, what: str, plan: plans.Plan[_T]) -> _T:
+        return await self._run_plan(what, plan)
+
+    async def write_plan(self, what: str, plan: plans.Plan[_T]) -> _T:
+        return await self._run_write_plan(what, plan)
+
+    def graph_persistence(self) -> SqlGraphPersistence:
+        return SqlGraphPersistence(self, D)
 
     async def search_traces(self, q: TraceQuery) -> Page[TraceRow]:
         return await self._run_plan("search_traces", plans.search_traces(D, q))

@@ -46,7 +46,7 @@ from otelctx.storage.base import (
 from otelctx.storage.mysql import render, schema
 from otelctx.storage.queries import PurgeCounts
 from otelctx.storage.sql_aggregates import PURGE_TABLES, purge_tenant_batch
-from otelctx.storage.sql_queries import Dialect, Sql
+from otelctx.storage.sql_queries import Change, Dialect, Sql
 
 log = logging.getLogger(__name__)
 
@@ -253,6 +253,26 @@ class Backend:
                 return list(await cur.fetchall())
 
             return await plans.drive_async(plan, fetch)
+
+    async def run_write_plan(self, what: str, plan: plans.Plan[_T]) -> _T:
+        """Run a plan in one transaction; a ``Change`` gets ``[(rows affected,)]`` back.
+        On failure the transaction is rolled back (or the connection closed)."""
+        async with self._connection(what) as conn, conn.cursor() as cur:
+
+            async def fetch(statement: Sql) -> plans.Rows:
+                n = await cur.execute(statement.text, statement.args or None)
+                if isinstance(statement, Change):
+                    return [(int(n),)]
+                return list(await cur.fetchall())
+
+            await conn.begin()
+            try:
+                result = await plans.drive_async(plan, fetch)
+                await conn.commit()
+            except BaseException as exc:
+                await _abandon(conn, exc)
+                raise
+            return result
 
     async def purge_tenant(self, tenant_id: str, cutoff_ns: int, batch: int) -> PurgeCounts:
         """Delete in batches of ``batch`` rows, each committed on its own, so ingest gets

@@ -118,7 +118,52 @@ _V2: tuple[Step, ...] = (
     ),
 )
 
-MIGRATIONS: tuple[tuple[int, tuple[Step, ...]], ...] = ((1, _V1), (2, _V2))
+# What the service graph keeps (storage.graph_sql), and a (start_time) index on spans
+# (InnoDB appends the primary key, so it is in (start_time, id) order) that the graph's
+# rebuild reads every tenant's spans through (retention counts and deletes by it too).
+_V3: tuple[Step, ...] = (
+    AddIndex("spans", "idx_spans_start", ("start_time",)),
+    f"""CREATE TABLE IF NOT EXISTS investigations (
+        tenant_id VARCHAR(128) NOT NULL, id VARCHAR(64) NOT NULL, created_at BIGINT NOT NULL,
+        status VARCHAR(32) NOT NULL, severity VARCHAR(16) NOT NULL,
+        trigger_service VARCHAR(255) NOT NULL, trigger_operation VARCHAR(1024) NOT NULL,
+        error_message MEDIUMTEXT NOT NULL, root_service VARCHAR(255) NOT NULL,
+        root_operation VARCHAR(1024) NOT NULL, causal_chain LONGTEXT NOT NULL,
+        trace_ids LONGTEXT NOT NULL, error_logs LONGTEXT NOT NULL,
+        anomalous_metrics LONGTEXT NOT NULL, affected_services LONGTEXT NOT NULL,
+        span_chain LONGTEXT NOT NULL, anomaly_ids LONGTEXT NOT NULL,
+        PRIMARY KEY (tenant_id, id)
+    ) {_TABLE_OPTIONS}""",
+    AddIndex("investigations", "idx_investigations_tenant_created", ("tenant_id", "created_at")),
+    AddIndex(
+        "investigations",
+        "idx_investigations_tenant_trigger",
+        ("tenant_id", "trigger_service", "created_at"),
+    ),
+    AddIndex(
+        "investigations",
+        "idx_investigations_tenant_root",
+        ("tenant_id", "root_service", "created_at"),
+    ),
+    AddIndex("investigations", "idx_investigations_created", ("created_at",)),
+    f"""CREATE TABLE IF NOT EXISTS graph_snapshots (
+        tenant_id VARCHAR(128) NOT NULL, id VARCHAR(64) NOT NULL, created_at BIGINT NOT NULL,
+        nodes LONGTEXT NOT NULL, edges LONGTEXT NOT NULL, service_count BIGINT NOT NULL,
+        total_calls BIGINT NOT NULL, avg_health_score DOUBLE NOT NULL,
+        PRIMARY KEY (tenant_id, id)
+    ) {_TABLE_OPTIONS}""",
+    AddIndex("graph_snapshots", "idx_graph_snapshots_tenant_created", ("tenant_id", "created_at")),
+    AddIndex("graph_snapshots", "idx_graph_snapshots_created", ("created_at",)),
+    f"""CREATE TABLE IF NOT EXISTS drain_templates (
+        tenant_id VARCHAR(128) NOT NULL, id BIGINT NOT NULL, tokens LONGTEXT NOT NULL,
+        `count` BIGINT NOT NULL, first_seen BIGINT NOT NULL, last_seen BIGINT NOT NULL,
+        sample TEXT NOT NULL,
+        PRIMARY KEY (tenant_id, id)
+    ) {_TABLE_OPTIONS}""",
+    AddIndex("drain_templates", "idx_drain_templates_last_seen", ("last_seen",)),
+)
+
+MIGRATIONS: tuple[tuple[int, tuple[Step, ...]], ...] = ((1, _V1), (2, _V2), (3, _V3))
 SCHEMA_VERSION = MIGRATIONS[-1][0]
 
 # -- statements of the data path ------------------------------------------------------------

@@ -52,7 +52,7 @@ from otelctx.storage.base import (
 from otelctx.storage.postgres import schema
 from otelctx.storage.queries import PurgeCounts
 from otelctx.storage.sql_aggregates import PURGE_TABLES, purge_tenant_batch
-from otelctx.storage.sql_queries import Dialect, Sql
+from otelctx.storage.sql_queries import Change, Dialect, Sql
 
 log = logging.getLogger("otelctx.storage.postgres")
 
@@ -493,6 +493,19 @@ class PgBackend:
 
             return await plans.drive_async(plan, fetch)
 
+    async def run_write_plan(self, what: str, plan: plans.Plan[_T]) -> _T:
+        """Run a plan in one transaction; a ``Change`` gets ``[(rows affected,)]`` back."""
+        async with self.connection(f"{what} failed") as conn, conn.transaction():
+
+            async def fetch(statement: Sql) -> plans.Rows:
+                if isinstance(statement, Change):
+                    status = await conn.execute(statement.text, *statement.args)
+                    return [(_affected(status),)]
+                found: plans.Rows = await conn.fetch(statement.text, *statement.args)
+                return found
+
+            return await plans.drive_async(plan, fetch)
+
     async def purge_tenant(self, tenant_id: str, cutoff_ns: int, batch: int) -> PurgeCounts:
         """Delete in batches of ``batch`` rows, each its own transaction (autocommit), so
         ingest gets through between them."""
@@ -519,7 +532,8 @@ class PgBackend:
 
     async def purge_batch(self, table: str, cutoff_ns: int, limit: int) -> int:
         column = rows.purge_time_column(table)
-        key = "ctid" if table == "traces" else "id"  # traces has no surrogate id
+        # the row address where no integer id identifies a row
+        key = "id" if table in rows.SURROGATE_ID_TABLES else "ctid"
         async with self.connection("purge failed") as conn:
             status = await conn.execute(
                 f"DELETE FROM {table} WHERE {key} = ANY(ARRAY("
@@ -561,6 +575,12 @@ def _inserted(
             keys.discard(key)
             out.append(s)
     return out
+
+
+def _affected(status: str) -> int:
+    """Rows of a command status: ``INSERT 0 <n>``, ``UPDATE <n>``, ``DELETE <n>``."""
+    last = status.rsplit(" ", 1)[-1]
+    return int(last) if last.isdigit() else 0
 
 
 def _trace_row(d: summaries.SummaryDelta, *, clean: bool) -> tuple[Any, ...]:
