@@ -28,7 +28,7 @@ BACKENDS = ("sqlite", "postgres", "mysql")
 # every table otelctx creates (logs_fts: SQLite's search index; dropping it elsewhere is a no-op)
 TABLES = (
     "spans", "traces", "logs", "logs_fts", "metric_points", "investigations", "graph_snapshots",
-    "drain_templates", "schema_version",
+    "drain_templates", "dlq_replays", "schema_version",
 )  # fmt: skip
 
 

@@ -34,7 +34,7 @@ DATA_TABLES = frozenset({"spans", "traces", "logs", "metric_points"})
 PURGE_TIME_COLUMN = {
     "spans": "start_time", "traces": "start_time", "logs": "timestamp", "metric_points": "time",
     "investigations": "created_at", "graph_snapshots": "created_at",
-    "drain_templates": "last_seen",
+    "drain_templates": "last_seen", "dlq_replays": "stored_at",
 }  # fmt: skip
 
 # Tables whose ``id`` alone identifies a row (an integer the database assigns); the

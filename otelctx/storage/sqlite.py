@@ -208,8 +208,10 @@ class SqliteStorage:
 
     # -- writes ---------------------------------------------------------------------------
 
-    async def write(self, batch: WriteBatch) -> WriteResult:
-        return await self._run(self._write_limiter, "write", lambda: self._write_sync(batch))
+    async def write(self, batch: WriteBatch, *, replay_key: str | None = None) -> WriteResult:
+        return await self._run(
+            self._write_limiter, "write", lambda: self._write_sync(batch, replay_key)
+        )
 
     def _sql(self, kind: str, n: int) -> str:
         """Multi-row statements: one sqlite3_step (one GIL release) for ``n`` rows.
@@ -261,10 +263,13 @@ class SqliteStorage:
         conn.execute("RELEASE spans_chunk")
         return _inserted(chunk, returned)
 
-    def _write_sync(self, batch: WriteBatch) -> WriteResult:
+    def _write_sync(self, batch: WriteBatch, replay_key: str | None = None) -> WriteResult:
         conn = self._writer
         conn.execute("BEGIN IMMEDIATE")
         try:
+            if replay_key is not None and not _claim(conn, replay_key):
+                conn.execute("ROLLBACK")
+                return WriteResult(0, 0, 0, 0, already_stored=True)
             shared = rows.SharedJson()
             spans = batch.spans
             unique: list[SpanRecord] = []
@@ -528,6 +533,17 @@ class SqliteStorage:
             max_open=2, open_connections=2, in_use=in_use, idle=2 - in_use,
             wait_count=self._wait_count, wait_duration_s=self._wait_s,
         )  # fmt: skip
+
+
+def _claim(conn: sqlite3.Connection, replay_key: str) -> bool:
+    """Record ``replay_key`` in the open transaction; False when it is there already
+    (the batch was stored by an earlier transaction)."""
+    cursor = conn.execute(
+        "INSERT INTO dlq_replays (batch_key, stored_at) VALUES (?, ?)"
+        " ON CONFLICT (batch_key) DO NOTHING",
+        (replay_key, time.time_ns()),
+    )
+    return cursor.rowcount == 1
 
 
 def _inserted(chunk: list[SpanRecord], returned: list[Any]) -> list[SpanRecord]:

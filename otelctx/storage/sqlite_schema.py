@@ -12,9 +12,10 @@ transaction that inserts or deletes the logs (ingest, retention, purge_tenant), 
 migration indexes the logs already stored.
 
 Version 3 adds what the service graph keeps (``investigations``, ``graph_snapshots``,
-``drain_templates``: see ``storage.graph_sql``) and a (start_time) index on ``spans``
-for the graph's rebuild, which reads the spans of every tenant in time order (retention
-counts and deletes by it too).
+``drain_templates``: see ``storage.graph_sql``), a (start_time) index on ``spans`` for
+the graph's rebuild, which reads the spans of every tenant in time order (retention
+counts and deletes by it too), and ``dlq_replays``, the keys of the dead-letter batches
+already stored (``Storage.write``'s ``replay_key``).
 """
 
 from __future__ import annotations
@@ -134,6 +135,11 @@ _V3 = (
     PRIMARY KEY (tenant_id, id)
 )""",
     "CREATE INDEX IF NOT EXISTS idx_drain_templates_last_seen ON drain_templates (last_seen)",
+    # DLQ batches stored by replay, by their envelope's checksum (see Storage.write)
+    """CREATE TABLE IF NOT EXISTS dlq_replays (
+    batch_key TEXT NOT NULL PRIMARY KEY, stored_at INTEGER NOT NULL
+)""",
+    "CREATE INDEX IF NOT EXISTS idx_dlq_replays_stored_at ON dlq_replays (stored_at)",
 )
 
 MIGRATIONS: tuple[tuple[int, tuple[str, ...]], ...] = ((1, _V1), (2, _V2), (3, _V3))

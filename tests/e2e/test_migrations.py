@@ -66,7 +66,7 @@ V2_INDEXES = {
     "idx_traces_tenant_duration", "idx_spans_tenant_start", "idx_logs_tenant_service_ts",
     "idx_logs_tenant_severity_ts", "idx_metric_points_tenant_service_name",
 }  # fmt: skip
-V3_TABLES = {"investigations", "graph_snapshots", "drain_templates"}
+V3_TABLES = {"investigations", "graph_snapshots", "drain_templates", "dlq_replays"}
 V3_INDEXES = {
     "idx_investigations_tenant_created", "idx_investigations_tenant_trigger",
     "idx_investigations_tenant_root", "idx_graph_snapshots_tenant_created",

@@ -33,6 +33,7 @@ from __future__ import annotations
 import logging
 import re
 import ssl
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -325,11 +326,13 @@ class MySQLStorage:
     def write_concurrency(self) -> int:
         return self._write_concurrency
 
-    async def write(self, batch: WriteBatch) -> WriteResult:
+    async def write(self, batch: WriteBatch, *, replay_key: str | None = None) -> WriteResult:
         """Commit the whole batch in one transaction, or raise StorageError and store nothing.
 
         Spans already stored (same tenant, trace and span id) are left alone and not
-        counted again in their trace's summary.
+        counted again in their trace's summary. With ``replay_key``, its INSERT into
+        ``dlq_replays`` opens the transaction; a key stored before ends it at once
+        (``already_stored``).
 
         Cancelled: while rendering, once the worker thread is done, with nothing sent;
         later, the connection is closed and the server rolls the transaction back,
@@ -339,7 +342,12 @@ class MySQLStorage:
         limit = self._backend.statement_bytes
         plan = await _off_loop(len(batch), render.plan_write, batch, limit)
         first = plan.first
-        txn = await self._start_write(first.spans, len(first.picks), first.traces + plan.others)
+        claim = None if replay_key is None else render.claim(replay_key, time.time_ns())
+        txn = await self._start_write(
+            first.spans, len(first.picks), first.traces + plan.others, claim
+        )
+        if txn is not None and txn.already_stored:
+            return WriteResult(0, 0, 0, 0, already_stored=True)
         inserted = len(first.picks)
         if txn is not None:
             try:

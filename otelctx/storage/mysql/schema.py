@@ -118,9 +118,10 @@ _V2: tuple[Step, ...] = (
     ),
 )
 
-# What the service graph keeps (storage.graph_sql), and a (start_time) index on spans
-# (InnoDB appends the primary key, so it is in (start_time, id) order) that the graph's
-# rebuild reads every tenant's spans through (retention counts and deletes by it too).
+# What the service graph keeps (storage.graph_sql), the keys of the DLQ batches replay
+# stored, and a (start_time) index on spans (InnoDB appends the primary key, so it is in
+# (start_time, id) order) that the graph's rebuild reads every tenant's spans through
+# (retention counts and deletes by it too).
 _V3: tuple[Step, ...] = (
     AddIndex("spans", "idx_spans_start", ("start_time",)),
     f"""CREATE TABLE IF NOT EXISTS investigations (
@@ -161,6 +162,11 @@ _V3: tuple[Step, ...] = (
         PRIMARY KEY (tenant_id, id)
     ) {_TABLE_OPTIONS}""",
     AddIndex("drain_templates", "idx_drain_templates_last_seen", ("last_seen",)),
+    # DLQ batches stored by replay, by their envelope's checksum (see Storage.write)
+    f"""CREATE TABLE IF NOT EXISTS dlq_replays (
+        batch_key VARCHAR(64) NOT NULL PRIMARY KEY, stored_at BIGINT NOT NULL
+    ) {_TABLE_OPTIONS}""",
+    AddIndex("dlq_replays", "idx_dlq_replays_stored_at", ("stored_at",)),
 )
 
 MIGRATIONS: tuple[tuple[int, tuple[Step, ...]], ...] = ((1, _V1), (2, _V2), (3, _V3))
@@ -221,6 +227,13 @@ UPSERT_TRACES = _insert(
     span_count = span_count + VALUES(span_count),
     error_count = error_count + VALUES(error_count),
     status_code = GREATEST(status_code, VALUES(status_code))""",
+)
+
+# The first statement of a replayed batch's transaction: 0 rows affected (a duplicate key
+# changes nothing) means the batch is stored already.
+CLAIM_REPLAY = (
+    "INSERT INTO dlq_replays (batch_key, stored_at) VALUES ({key}, {at})"
+    " ON DUPLICATE KEY UPDATE batch_key = batch_key"
 )
 
 # Which (tenant, trace, span) keys are stored: a range scan of the unique key.

@@ -89,13 +89,13 @@ class PostgresStorage:
     def write_concurrency(self) -> int:
         return self._write_concurrency
 
-    async def write(self, batch: WriteBatch) -> WriteResult:
+    async def write(self, batch: WriteBatch, *, replay_key: str | None = None) -> WriteResult:
         prepared = None
         if len(batch) >= _THREAD_MIN_ITEMS:
             # Encoding rows takes ~10 µs per span: in a worker thread the event loop keeps
             # running (between GIL switches) instead of stalling for a large batch.
             prepared = await trio.to_thread.run_sync(_aio.BatchRows.of, batch)
-        return await _hop(self._backend.write, batch, prepared)
+        return await _hop(self._backend.write, batch, prepared, replay_key)
 
     async def ping(self) -> None:
         await _hop(self._backend.ping)

@@ -390,7 +390,12 @@ class PgBackend:
 
     # -- writes --------------------------------------------------------------------------
 
-    async def write(self, batch: WriteBatch, prepared: BatchRows | None = None) -> WriteResult:
+    async def write(
+        self,
+        batch: WriteBatch,
+        prepared: BatchRows | None = None,
+        replay_key: str | None = None,
+    ) -> WriteResult:
         """Store the batch in one transaction (see Storage.write); ``prepared`` is
         ``BatchRows.of(batch)`` when the caller has already built it."""
         if not len(batch):
@@ -398,13 +403,16 @@ class PgBackend:
         prepared = prepared or BatchRows.of(batch)
         async with self.connection("write failed") as conn:
             try:
-                unique = await self._write_tx(conn, batch.spans, prepared)
+                unique = await self._write_tx(conn, batch.spans, prepared, replay_key=replay_key)
             except pgerr.CharacterNotInRepertoireError as exc:
                 if "0x00" not in str(exc):
                     raise
                 # PostgreSQL text cannot hold NUL (other backends can): store U+FFFD instead
                 # rather than reject the batch forever. Only this rare path pays the scan.
-                unique = await self._write_tx(conn, batch.spans, prepared.without_nul(), clean=True)
+                unique = await self._write_tx(conn, batch.spans, prepared.without_nul(),
+                                              clean=True, replay_key=replay_key)  # fmt: skip
+        if unique is None:
+            return WriteResult(0, 0, 0, 0, already_stored=True)
         return WriteResult(
             spans_inserted=len(unique),
             spans_duplicate=len(batch.spans) - len(unique),
@@ -419,13 +427,19 @@ class PgBackend:
         prepared: BatchRows,
         *,
         clean: bool = False,
-    ) -> list[SpanRecord]:
-        """Returns the spans that were new (not already stored, first copy in the batch)."""
+        replay_key: str | None = None,
+    ) -> list[SpanRecord] | None:
+        """Returns the spans that were new (not already stored, first copy in the batch);
+        None when ``replay_key`` was stored before (and nothing was written)."""
         span_rows, trace_rows, log_rows, point_rows = prepared
         unique: list[SpanRecord] = []
         if spans:
             await conn.ensure_staging()
         async with conn.transaction():
+            if replay_key is not None:
+                claimed = await conn.execute(schema.CLAIM_REPLAY, replay_key, time.time_ns())
+                if _affected(claimed) == 0:
+                    return None
             if spans:
                 await _copy(conn, schema.SPANS_STAGING, rows.SPAN_COLUMNS, span_rows)
                 n, tenants, traces, span_ids = await conn.fetchrow(schema.INSERT_SPANS, len(spans))

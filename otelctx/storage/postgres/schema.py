@@ -120,9 +120,10 @@ _V2 = (
     " ON metric_points (tenant_id, service_name, name)",
 )
 
-# What the service graph keeps (storage.graph_sql), and the (start_time, id) index that
-# the graph's rebuild reads every tenant's spans in order by (retention counts and deletes
-# by it too). Built in the migration's transaction, like version 2's.
+# What the service graph keeps (storage.graph_sql), the keys of the DLQ batches replay
+# stored, and the (start_time, id) index that the graph's rebuild reads every tenant's
+# spans in order by (retention counts and deletes by it too). Built in the migration's
+# transaction, like version 2's.
 _V3 = (
     "CREATE INDEX IF NOT EXISTS idx_spans_start_id ON spans (start_time, id)",
     """CREATE TABLE IF NOT EXISTS investigations (
@@ -156,6 +157,11 @@ _V3 = (
     PRIMARY KEY (tenant_id, id)
 )""",
     "CREATE INDEX IF NOT EXISTS idx_drain_templates_last_seen ON drain_templates (last_seen)",
+    # DLQ batches stored by replay, by their envelope's checksum (see Storage.write)
+    """CREATE TABLE IF NOT EXISTS dlq_replays (
+    batch_key text PRIMARY KEY, stored_at bigint NOT NULL
+)""",
+    "CREATE INDEX IF NOT EXISTS idx_dlq_replays_stored_at ON dlq_replays (stored_at)",
 )
 
 MIGRATIONS: tuple[tuple[int, tuple[str, ...]], ...] = ((1, _V1), (2, _V2), (3, _V3))
@@ -248,6 +254,13 @@ ON CONFLICT (tenant_id, trace_id) DO UPDATE SET
     status_code = GREATEST(t.status_code, EXCLUDED.status_code)
 """
 
+
+# The first statement of a replayed batch's transaction: no row inserted means the batch
+# is stored already (a concurrent claim of the same key waits for the first to end).
+CLAIM_REPLAY = (
+    "INSERT INTO dlq_replays (batch_key, stored_at) VALUES ($1, $2)"
+    " ON CONFLICT (batch_key) DO NOTHING"
+)
 
 SELECT_TRACE = (
     "SELECT root_service, root_operation, start_time, end_time, span_count, error_count,"
