@@ -41,8 +41,9 @@ def emit_declines(srv: ServerProcess, tenant: str, names: list[str]) -> None:
 
 def decline_cluster(srv: ServerProcess, tenant: str) -> dict[str, Any]:
     found = ok(srv, "/api/graph/correlated?service=payments", tenant)["error_logs"]
-    [cluster] = [c for c in found if c["template"].startswith("payment declined for")]
-    return dict(cluster)
+    clusters = [c for c in found if c["template"].startswith("payment declined for")]
+    assert len(clusters) == 1, clusters
+    return dict(clusters[0])
 
 
 def restart_env(driver: str) -> dict[str, str]:
@@ -67,8 +68,9 @@ def test_investigations_snapshots_and_log_clusters_survive_a_restart(
         emit_declines(first, tenant, ["alice", "bob"])
 
         def one_investigation() -> Any:
-            [inv] = ok(first, "/api/investigations", tenant)["investigations"]
-            return inv
+            found = ok(first, "/api/investigations", tenant)["investigations"]
+            assert len(found) == 1
+            return found[0]
 
         inv = eventually(one_investigation, "an investigation of the spike")
 
