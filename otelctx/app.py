@@ -30,7 +30,6 @@ from otelctx.config import Settings
 from otelctx.dbhealth import DbHealth
 from otelctx.deps import Deps, Readiness
 from otelctx.dlq import DiskQueue
-from otelctx.graph.persist import MemoryPersistence
 from otelctx.ingest.admission import Admission, Submission
 from otelctx.ingest.decoding import open_decoder
 from otelctx.ingest.service import Ingest
@@ -95,9 +94,9 @@ async def serve(
                 else "reject",
             )
         )  # fmt: skip
-        # Investigations, snapshots and Drain templates live in memory until the SQL
-        # implementation of graph.persist lands.
-        graph = GraphService(settings, metrics, MemoryPersistence())
+        # investigations, snapshots and Drain templates in the database, which the
+        # graph's rebuild also reads the committed spans from
+        graph = GraphService(settings, metrics, storage.graph_persistence())
         writer = WriterState(dlq, on_commit=graph.publish)
         db_health = DbHealth(metrics.db_up.labels(driver=storage.driver))
         deps = Deps(settings, storage, metrics, ingest, writer, readiness, db_health, graph)

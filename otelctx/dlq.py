@@ -12,7 +12,10 @@ Exception hierarchy::
     └── EntryGone            the entry's file vanished (evicted by ``evict_oldest`` meanwhile)
 
 Envelope (big-endian): magic, version, flags, compressed length, raw length, SHA-256 of
-everything before the digest plus the payload, then the payload. The payload is the
+everything before the digest plus the payload, then the payload. The digest in hex is
+the batch's replay key (``replay_key``): a file keeps it across retries and restarts
+(they rename the file, never rewrite it), so replay can tell the database which batch it
+writes and the database can refuse to store one twice. The payload is the
 orjson of ``{"spans": [row], "logs": [row], "points": [row]}`` built with
 ``storage.rows``, so it holds exactly what the database would; the few non-finite
 floats of a metric point's own columns (which orjson would write as null) are kept
@@ -135,6 +138,12 @@ def decode(data: bytes) -> WriteBatch:
         )
     except (ValueError, TypeError, KeyError, AttributeError, IndexError, OverflowError) as exc:
         raise CorruptEnvelope(f"bad shape: {type(exc).__name__}: {exc}") from None
+
+
+def replay_key(data: bytes) -> str:
+    """The key of an envelope (its SHA-256 digest in hex, 64 characters); only meaningful
+    for data that ``decode`` accepts."""
+    return data[_HEADER.size : HEADER_SIZE].hex()
 
 
 def _inflate(body: bytes, raw_len: int) -> bytes:
@@ -309,13 +318,17 @@ class DiskQueue:
 
     def read(self, entry: Entry) -> WriteBatch:
         """The entry's batch; CorruptEnvelope if unreadable, EntryGone if the file is gone."""
+        return self.read_keyed(entry)[0]
+
+    def read_keyed(self, entry: Entry) -> tuple[WriteBatch, str]:
+        """The entry's batch and its ``replay_key``; raises as ``read``."""
         try:
             data = entry.path.read_bytes()
         except FileNotFoundError:
             raise EntryGone(f"{entry.path.name} is no longer queued") from None
         except OSError as exc:
             raise DLQError(f"cannot read {entry.path.name}: {exc}") from exc
-        return decode(data)
+        return decode(data), replay_key(data)
 
     def done(self, entry: Entry) -> None:
         """The batch is in the database: forget it (its retry state goes with the name)."""

@@ -47,6 +47,7 @@ class Metrics:
     dlq_enqueued: Counter
     dlq_replayed: Counter
     dlq_replay_failures: Counter
+    dlq_replay_duplicates: Counter
     dlq_quarantined: Counter
     dlq_evicted: Counter
     dlq_evicted_bytes: Counter
@@ -216,6 +217,11 @@ def create_metrics(driver: str) -> Metrics:
                              registry=r),
         dlq_replay_failures=Counter(
             "otelcontext_dlq_replay_failures", "DLQ replays that failed (retried later)",
+            registry=r,
+        ),
+        dlq_replay_duplicates=Counter(
+            "otelcontext_dlq_replay_duplicates",
+            "DLQ files found stored already when replayed (deleted, not stored again)",
             registry=r,
         ),
         dlq_quarantined=Counter(

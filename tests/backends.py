@@ -26,7 +26,10 @@ PG_DSN = os.environ.get("OTELCTX_TEST_PG_DSN", "postgresql://postgres@127.0.0.1:
 MYSQL_DSN = os.environ.get("OTELCTX_TEST_MYSQL_DSN", "mysql://root@127.0.0.1:3306/test")
 BACKENDS = ("sqlite", "postgres", "mysql")
 # every table otelctx creates (logs_fts: SQLite's search index; dropping it elsewhere is a no-op)
-TABLES = ("spans", "traces", "logs", "logs_fts", "metric_points", "schema_version")
+TABLES = (
+    "spans", "traces", "logs", "logs_fts", "metric_points", "investigations", "graph_snapshots",
+    "drain_templates", "dlq_replays", "schema_version",
+)  # fmt: skip
 
 
 def dsn_for(driver: str) -> str:

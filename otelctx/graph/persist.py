@@ -13,7 +13,13 @@ one read of ``spans``:
   signed BIGINT (``drain.to_signed64``); saving upserts, loading returns every tenant's.
 - ``spans_since(mark, limit)`` — the incremental rebuild: spans of every tenant with
   ``(start_time, id) > (mark.start_ns, mark.row_id)`` in that order, at most ``limit``,
-  with the mark of the last one, so successive pages never return a span twice.
+  with the mark of the last one, so successive pages never return a span twice. A span
+  read back carries what the graph reads — tenant, ids, service, name, kind, times and
+  its status code and message as stored — and may leave the rest (attributes, resource,
+  scope, events, links) empty.
+
+``otelctx.storage.graph_sql`` implements the protocol on every SQL backend
+(``Storage.graph_persistence()``); the server uses that one.
 
 Every method may raise an exception of the backend (``StorageError`` for SQL ones); the
 graph nursery logs, counts and retries on its next tick.

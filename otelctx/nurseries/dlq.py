@@ -3,9 +3,16 @@
 Oldest first, at most DLQ_MAX_REPLAY_PER_TICK per tick. A file that fails is retried
 with exponential backoff (state on disk, so it survives restarts) and after
 DLQ_MAX_RETRIES moved to ``quarantine/``; a corrupt file is quarantined at once. Nothing
-is deleted unless it was stored. Replaying a batch twice stores its spans once (they are
-idempotent); logs and metric points of a batch replayed twice after a crash between the
-commit and the file's removal would be stored twice.
+is deleted unless it was stored.
+
+Exactly once: each batch is written with its file's replay key (the envelope's SHA-256),
+which the database commits with the rows (``dlq_replays``). A file replayed again —
+the process died between the commit and the file's removal, or a commit succeeded but
+its answer was lost — finds its key stored: nothing is written a second time (spans,
+logs and metric points alike), the file is deleted and counted in
+``otelcontext_dlq_replay_duplicates_total``. Keys are kept ``retention.FIXED_KEEP_NS``
+(30 days) after their commit, far longer than a stored file waits for its deletion: a
+retry is due within ``MAX_DELAY_S`` (1 h) while the process runs.
 
 Error handling: while the database is unavailable the tick stops at the first failure
 (the rest would fail the same way); any other exception is logged and counted, and the
@@ -67,7 +74,7 @@ async def replay_tick(
     stored = 0
     for entry in due:
         try:
-            batch = await trio.to_thread.run_sync(dlq.read, entry)
+            batch, key = await trio.to_thread.run_sync(dlq.read_keyed, entry)
         except EntryGone:
             continue  # evicted meanwhile (evict_oldest), already counted there
         except CorruptEnvelope as exc:
@@ -76,7 +83,7 @@ async def replay_tick(
             log.error("DLQ file %s is corrupt, moved to quarantine: %s", entry.path.name, exc)
             continue
         try:
-            await storage.write(batch)
+            result = await storage.write(batch, replay_key=key)
         except StorageError as exc:
             metrics.dlq_replay_failures.inc()
             quarantined = await trio.to_thread.run_sync(
@@ -92,6 +99,13 @@ async def replay_tick(
                           entry.path.name, settings.dlq_max_retries, exc)  # fmt: skip
             if isinstance(exc, StorageUnavailable):
                 break
+            continue
+        if result.already_stored:
+            # stored by an earlier replay whose end was lost: only the file is left to go
+            await trio.to_thread.run_sync(dlq.done, entry)
+            metrics.dlq_replay_duplicates.inc()
+            log.warning("DLQ file %s was stored before (replay key %s…); deleted, not stored "
+                        "again", entry.path.name, key[:12])  # fmt: skip
             continue
         notify_commit(on_commit, batch, metrics)
         await trio.to_thread.run_sync(dlq.done, entry)

@@ -1,7 +1,7 @@
 """The retention nursery: a purge pass at start and every RETENTION_INTERVAL.
 
 Each pass opens a child nursery and runs the jobs of ``otelctx.retention`` (logs,
-traces, metrics): concurrently on a server database, one after the other on SQLite
+traces, metrics, graph): concurrently on a server database, one after the other on SQLite
 (single writer). A job deletes in batches of RETENTION_BATCH_SIZE rows, sleeping
 RETENTION_BATCH_SLEEP_MS between batches so that ingest commits get through.
 
@@ -20,7 +20,7 @@ from collections.abc import Awaitable, Callable
 import trio
 
 from otelctx.config import Settings
-from otelctx.retention import JOBS, JobResult, cutoff_ns
+from otelctx.retention import JOBS, JobResult, table_cutoff_ns
 from otelctx.storage.base import Storage
 from otelctx.telemetry import Metrics
 
@@ -63,12 +63,12 @@ async def run_retention(
 
 async def purge_pass(storage: Storage, settings: Settings, metrics: Metrics) -> list[JobResult]:
     """One pass: every job, concurrently unless the database has a single writer."""
-    cutoff = cutoff_ns(time.time_ns(), settings.hot_retention_days)
+    now = time.time_ns()
     t0 = time.perf_counter()
     results: list[JobResult] = []
 
     def job(name: str) -> Callable[[], Awaitable[dict[str, int]]]:
-        return lambda: _purge_job(storage, settings, metrics, name, cutoff)
+        return lambda: _purge_job(storage, settings, metrics, name, now)
 
     if storage.write_concurrency > 1:
         async with trio.open_nursery() as nursery:
@@ -107,11 +107,14 @@ async def _guarded(
 
 
 async def _purge_job(
-    storage: Storage, settings: Settings, metrics: Metrics, job: str, cutoff: int
+    storage: Storage, settings: Settings, metrics: Metrics, job: str, now_ns: int
 ) -> dict[str, int]:
+    days = settings.hot_retention_days
     return {
-        table: await _purge_table(storage, settings, metrics, table, cutoff) for table in JOBS[job]
-    }
+        table: await _purge_table(storage, settings, metrics, table,
+                                  table_cutoff_ns(table, now_ns, days))
+        for table in JOBS[job]
+    }  # fmt: skip
 
 
 async def _maintain(storage: Storage) -> dict[str, int]:

@@ -11,6 +11,13 @@ A backend promises that ``write`` is atomic: either every row of the batch is
 committed when it returns, or it raises and nothing of the batch is visible.
 Span writes are idempotent on (tenant_id, trace_id, span_id), and concurrent writes
 (up to ``write_concurrency``) give the same result as any serial order.
+
+Logs and metric points have no natural key, so writing a batch twice stores them twice.
+A batch that may be written again after a commit whose outcome was lost (a DLQ file
+replayed after a crash between the commit and the file's removal) carries a
+``replay_key``: the key goes into ``dlq_replays`` in the batch's own transaction, so the
+batch and its key are committed together or not at all, and a write that finds its key
+there stores nothing and says so (``WriteResult.already_stored``).
 """
 
 from __future__ import annotations
@@ -19,6 +26,7 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from otelctx.config import Settings
+from otelctx.graph.persist import GraphPersistence
 from otelctx.model import LogRecord, MetricPoint, SpanRecord, TraceSummary
 from otelctx.storage.queries import (
     DashboardStats,
@@ -64,6 +72,8 @@ class WriteResult:
     spans_duplicate: int
     logs_inserted: int
     points_inserted: int
+    # the batch's replay_key was stored already: this write committed nothing
+    already_stored: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,8 +138,12 @@ class Storage(Protocol):
         """How many group commits may run at once (1 for a single-writer database)."""
         ...
 
-    async def write(self, batch: WriteBatch) -> WriteResult:
-        """Commit the whole batch in one transaction, or raise StorageError and store nothing."""
+    async def write(self, batch: WriteBatch, *, replay_key: str | None = None) -> WriteResult:
+        """Commit the whole batch in one transaction, or raise StorageError and store nothing.
+
+        With ``replay_key`` (at most 64 characters, e.g. a checksum of the batch), the key
+        is committed with the batch; when it was committed before, nothing is written and
+        the result has ``already_stored`` set (and every count 0)."""
         ...
 
     async def ping(self) -> None:
@@ -156,12 +170,14 @@ class Storage(Protocol):
         ...
 
     async def count_older(self, table: str, cutoff_ns: int) -> int:
-        """Rows of a data table older than ``cutoff_ns`` (what retention has still to do)."""
+        """Rows of a table retention purges (``rows.PURGE_TIME_COLUMN``: the data tables
+        and the graph's) older than ``cutoff_ns`` (what retention has still to do)."""
         ...
 
     async def purge_batch(self, table: str, cutoff_ns: int, limit: int) -> int:
-        """Delete up to ``limit`` rows of a data table older than ``cutoff_ns`` (strictly);
-        return how many. One short transaction, so ingest gets through between batches."""
+        """Delete up to ``limit`` rows of a table retention purges older than
+        ``cutoff_ns`` (strictly); return how many. One short transaction, so ingest gets
+        through between batches. ValueError for any other table."""
         ...
 
     async def maintain(self) -> None:
@@ -171,6 +187,11 @@ class Storage(Protocol):
         ...
 
     def pool_stats(self) -> PoolStats: ...
+
+    def graph_persistence(self) -> GraphPersistence:
+        """The service graph's investigations, snapshots and Drain templates in this
+        database, and its rebuild's read of ``spans`` (``storage.graph_sql``)."""
+        ...
 
     # -- the query API (otelctx.storage.queries); every call is scoped to one tenant ----
 

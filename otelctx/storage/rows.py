@@ -30,15 +30,21 @@ from otelctx.storage.base import TraceDetail
 
 DATA_TABLES = frozenset({"spans", "traces", "logs", "metric_points"})
 
-# The time column retention purges each data table by.
+# The time column retention purges each table by.
 PURGE_TIME_COLUMN = {
     "spans": "start_time", "traces": "start_time", "logs": "timestamp", "metric_points": "time",
+    "investigations": "created_at", "graph_snapshots": "created_at",
+    "drain_templates": "last_seen", "dlq_replays": "stored_at",
 }  # fmt: skip
+
+# Tables whose ``id`` alone identifies a row (an integer the database assigns); the
+# others are deleted by their primary key or the database's row address.
+SURROGATE_ID_TABLES = frozenset({"spans", "logs", "metric_points"})
 
 
 def purge_time_column(table: str) -> str:
-    """The time column of a data table; ValueError for anything else (never interpolate
-    an unchecked name into SQL)."""
+    """The time column of a table retention purges; ValueError for anything else (never
+    interpolate an unchecked name into SQL)."""
     try:
         return PURGE_TIME_COLUMN[table]
     except KeyError:

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 
 from otelctx.model import MetricType
 from otelctx.storage.queries import MetricQuery
-from otelctx.storage.rows import purge_time_column
+from otelctx.storage.rows import DATA_TABLES, purge_time_column
 from otelctx.storage.sql_queries import (
     ERROR,
     ERROR_SEVERITY,
@@ -254,7 +254,9 @@ PURGE_TABLES = ("spans", "traces", "logs", "metric_points")
 
 def purge_tenant_batch(d: Dialect, table: str, tenant_id: str, cutoff_ns: int, limit: int) -> Sql:
     """Delete up to ``limit`` of the tenant's rows of ``table`` older than the cutoff."""
-    column = purge_time_column(table)  # ValueError for anything but a data table
+    if table not in DATA_TABLES:
+        raise ValueError(f"unknown table {table!r}")
+    column = purge_time_column(table)
     b = Builder(d)
     col = b.col(column)
     if d is Dialect.MYSQL:  # a single-table DELETE takes LIMIT; no LIMIT in IN (subquery)

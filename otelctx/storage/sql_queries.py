@@ -68,6 +68,12 @@ class Sql:
     args: tuple[Any, ...] = ()
 
 
+@dataclass(frozen=True, slots=True)
+class Change(Sql):
+    """A statement that changes rows (INSERT, UPDATE, DELETE): a plan run in a write
+    transaction is sent ``[(rows affected,)]`` back for it instead of result rows."""
+
+
 def i64(value: int) -> int:
     return max(_I64_MIN, min(_I64_MAX, int(value)))
 
@@ -170,6 +176,9 @@ class Builder:
 
     def sql(self, text: str) -> Sql:
         return Sql(text, tuple(self.args))
+
+    def change(self, text: str) -> Change:
+        return Change(text, tuple(self.args))
 
 
 # -- traces -----------------------------------------------------------------------------------

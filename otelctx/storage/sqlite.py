@@ -38,6 +38,7 @@ from otelctx.storage.base import (
     WriteBatch,
     WriteResult,
 )
+from otelctx.storage.graph_sql import SqlGraphPersistence
 from otelctx.storage.queries import (
     DashboardStats,
     LatencyPoint,
@@ -53,7 +54,7 @@ from otelctx.storage.queries import (
     TrafficBucket,
 )
 from otelctx.storage.sql_aggregates import PURGE_TABLES, purge_tenant_batch
-from otelctx.storage.sql_queries import Dialect, Sql
+from otelctx.storage.sql_queries import Change, Dialect, Sql
 from otelctx.storage.sqlite_schema import MIGRATIONS, SCHEMA_VERSION
 
 __all__ = ["SCHEMA_VERSION", "SqliteStorage", "open_sqlite"]
@@ -207,8 +208,10 @@ class SqliteStorage:
 
     # -- writes ---------------------------------------------------------------------------
 
-    async def write(self, batch: WriteBatch) -> WriteResult:
-        return await self._run(self._write_limiter, "write", lambda: self._write_sync(batch))
+    async def write(self, batch: WriteBatch, *, replay_key: str | None = None) -> WriteResult:
+        return await self._run(
+            self._write_limiter, "write", lambda: self._write_sync(batch, replay_key)
+        )
 
     def _sql(self, kind: str, n: int) -> str:
         """Multi-row statements: one sqlite3_step (one GIL release) for ``n`` rows.
@@ -260,10 +263,13 @@ class SqliteStorage:
         conn.execute("RELEASE spans_chunk")
         return _inserted(chunk, returned)
 
-    def _write_sync(self, batch: WriteBatch) -> WriteResult:
+    def _write_sync(self, batch: WriteBatch, replay_key: str | None = None) -> WriteResult:
         conn = self._writer
         conn.execute("BEGIN IMMEDIATE")
         try:
+            if replay_key is not None and not _claim(conn, replay_key):
+                conn.execute("ROLLBACK")
+                return WriteResult(0, 0, 0, 0, already_stored=True)
             shared = rows.SharedJson()
             spans = batch.spans
             unique: list[SpanRecord] = []
@@ -370,6 +376,34 @@ class SqliteStorage:
                 self._reader.execute("COMMIT")
 
         return await self._run(self._read_limiter, what, run)
+
+    async def read_plan(self, what: str, plan: plans.Plan[_T]) -> _T:
+        return await self._read(what, plan)
+
+    async def write_plan(self, what: str, plan: plans.Plan[_T]) -> _T:
+        """Run a plan in one write transaction on the writer connection; a ``Change``
+        gets ``[(rows affected,)]`` back."""
+        conn = self._writer
+
+        def fetch(statement: Sql) -> list[Any]:
+            cursor = conn.execute(statement.text, statement.args)
+            return [(cursor.rowcount,)] if isinstance(statement, Change) else cursor.fetchall()
+
+        def run() -> _T:
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                result = plans.drive(plan, fetch)
+                conn.execute("COMMIT")
+            except BaseException:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                raise
+            return result
+
+        return await self._run(self._write_limiter, what, run)
+
+    def graph_persistence(self) -> SqlGraphPersistence:
+        return SqlGraphPersistence(self, D)
 
     async def search_traces(self, q: TraceQuery) -> Page[TraceRow]:
         return await self._read("search_traces", plans.search_traces(D, q))
@@ -482,7 +516,10 @@ class SqliteStorage:
 
     async def purge_batch(self, table: str, cutoff_ns: int, limit: int) -> int:
         column = rows.purge_time_column(table)
-        key = "tenant_id, trace_id" if table == "traces" else "id"
+        if table in rows.SURROGATE_ID_TABLES:
+            key = "id"
+        else:  # traces has no rowid (WITHOUT ROWID); the other tables do
+            key = "tenant_id, trace_id" if table == "traces" else "rowid"
         sql = (
             f"DELETE FROM {table} WHERE ({key}) IN "
             f"(SELECT {key} FROM {table} WHERE {column} < ? LIMIT ?)"
@@ -496,6 +533,17 @@ class SqliteStorage:
             max_open=2, open_connections=2, in_use=in_use, idle=2 - in_use,
             wait_count=self._wait_count, wait_duration_s=self._wait_s,
         )  # fmt: skip
+
+
+def _claim(conn: sqlite3.Connection, replay_key: str) -> bool:
+    """Record ``replay_key`` in the open transaction; False when it is there already
+    (the batch was stored by an earlier transaction)."""
+    cursor = conn.execute(
+        "INSERT INTO dlq_replays (batch_key, stored_at) VALUES (?, ?)"
+        " ON CONFLICT (batch_key) DO NOTHING",
+        (replay_key, time.time_ns()),
+    )
+    return cursor.rowcount == 1
 
 
 def _inserted(chunk: list[SpanRecord], returned: list[Any]) -> list[SpanRecord]:

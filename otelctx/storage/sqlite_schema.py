@@ -10,11 +10,17 @@ with the trigram tokenizer over ``logs.body`` (substring search, ASCII case fold
 holds no copy of the text, only the index; triggers keep it in step with ``logs`` in the
 transaction that inserts or deletes the logs (ingest, retention, purge_tenant), and the
 migration indexes the logs already stored.
+
+Version 3 adds what the service graph keeps (``investigations``, ``graph_snapshots``,
+``drain_templates``: see ``storage.graph_sql``), a (start_time) index on ``spans`` for
+the graph's rebuild, which reads the spans of every tenant in time order (retention
+counts and deletes by it too), and ``dlq_replays``, the keys of the dead-letter batches
+already stored (``Storage.write``'s ``replay_key``).
 """
 
 from __future__ import annotations
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 _V1 = (
     "CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)",
@@ -94,7 +100,49 @@ END""",
     "INSERT INTO logs_fts (logs_fts) VALUES ('rebuild')",
 )
 
-MIGRATIONS: tuple[tuple[int, tuple[str, ...]], ...] = ((1, _V1), (2, _V2))
+# Nested values (lists, nodes and edges, tokens) are JSON text, as in rows.py.
+_V3 = (
+    "CREATE INDEX IF NOT EXISTS idx_spans_start ON spans (start_time)",
+    """CREATE TABLE IF NOT EXISTS investigations (
+    tenant_id TEXT NOT NULL, id TEXT NOT NULL, created_at INTEGER NOT NULL,
+    status TEXT NOT NULL, severity TEXT NOT NULL, trigger_service TEXT NOT NULL,
+    trigger_operation TEXT NOT NULL, error_message TEXT NOT NULL, root_service TEXT NOT NULL,
+    root_operation TEXT NOT NULL, causal_chain TEXT NOT NULL, trace_ids TEXT NOT NULL,
+    error_logs TEXT NOT NULL, anomalous_metrics TEXT NOT NULL,
+    affected_services TEXT NOT NULL, span_chain TEXT NOT NULL, anomaly_ids TEXT NOT NULL,
+    PRIMARY KEY (tenant_id, id)
+)""",
+    """CREATE INDEX IF NOT EXISTS idx_investigations_tenant_created
+    ON investigations (tenant_id, created_at)""",
+    """CREATE INDEX IF NOT EXISTS idx_investigations_tenant_trigger
+    ON investigations (tenant_id, trigger_service, created_at)""",
+    """CREATE INDEX IF NOT EXISTS idx_investigations_tenant_root
+    ON investigations (tenant_id, root_service, created_at)""",
+    "CREATE INDEX IF NOT EXISTS idx_investigations_created ON investigations (created_at)",
+    """CREATE TABLE IF NOT EXISTS graph_snapshots (
+    tenant_id TEXT NOT NULL, id TEXT NOT NULL, created_at INTEGER NOT NULL,
+    nodes TEXT NOT NULL, edges TEXT NOT NULL, service_count INTEGER NOT NULL,
+    total_calls INTEGER NOT NULL, avg_health_score REAL NOT NULL,
+    PRIMARY KEY (tenant_id, id)
+)""",
+    """CREATE INDEX IF NOT EXISTS idx_graph_snapshots_tenant_created
+    ON graph_snapshots (tenant_id, created_at)""",
+    "CREATE INDEX IF NOT EXISTS idx_graph_snapshots_created ON graph_snapshots (created_at)",
+    """CREATE TABLE IF NOT EXISTS drain_templates (
+    tenant_id TEXT NOT NULL, id INTEGER NOT NULL, tokens TEXT NOT NULL,
+    "count" INTEGER NOT NULL, first_seen INTEGER NOT NULL, last_seen INTEGER NOT NULL,
+    sample TEXT NOT NULL,
+    PRIMARY KEY (tenant_id, id)
+)""",
+    "CREATE INDEX IF NOT EXISTS idx_drain_templates_last_seen ON drain_templates (last_seen)",
+    # DLQ batches stored by replay, by their envelope's checksum (see Storage.write)
+    """CREATE TABLE IF NOT EXISTS dlq_replays (
+    batch_key TEXT NOT NULL PRIMARY KEY, stored_at INTEGER NOT NULL
+)""",
+    "CREATE INDEX IF NOT EXISTS idx_dlq_replays_stored_at ON dlq_replays (stored_at)",
+)
+
+MIGRATIONS: tuple[tuple[int, tuple[str, ...]], ...] = ((1, _V1), (2, _V2), (3, _V3))
 
 if MIGRATIONS[-1][0] != SCHEMA_VERSION or [v for v, _ in MIGRATIONS] != sorted(
     {v for v, _ in MIGRATIONS}

@@ -54,7 +54,7 @@ def test_a_newer_schema_is_refused(tmp_path: Path) -> None:
     assert "newer than this otelctx" in refused.stderr
 
 
-# -- version 1 -> 2 ----------------------------------------------------------------------------
+# -- older versions -> the current one --------------------------------------------------------
 
 OLD_LOG = LogRecord(
     tenant_id="t1", service_name="checkout", time_unix_nano=1_795_000_000_000_000_000,
@@ -66,33 +66,65 @@ V2_INDEXES = {
     "idx_traces_tenant_duration", "idx_spans_tenant_start", "idx_logs_tenant_service_ts",
     "idx_logs_tenant_severity_ts", "idx_metric_points_tenant_service_name",
 }  # fmt: skip
+V3_TABLES = {"investigations", "graph_snapshots", "drain_templates", "dlq_replays"}
+V3_INDEXES = {
+    "idx_investigations_tenant_created", "idx_investigations_tenant_trigger",
+    "idx_investigations_tenant_root", "idx_graph_snapshots_tenant_created",
+}  # fmt: skip
+# the spans index the graph's rebuild reads through (PostgreSQL's holds the id too)
+SPANS_START = {"sqlite": "idx_spans_start", "postgres": "idx_spans_start_id",
+               "mysql": "idx_spans_start"}  # fmt: skip
+OLD_VERSIONS = [1, 2]
 
 
-def make_v1_sqlite(db: Path) -> None:
-    """A database as version 1 left it, holding one log."""
+def make_old_sqlite(db: Path, version: int) -> None:
+    """A database as ``version`` left it, holding one log."""
     with closing(sqlite3.connect(db)) as conn, conn:
-        for statement in sqlite_schema.MIGRATIONS[0][1]:
-            conn.execute(statement)
-        conn.execute("INSERT INTO schema_version (version) VALUES (1)")
+        for v, statements in sqlite_schema.MIGRATIONS:
+            if v <= version:
+                for statement in statements:
+                    conn.execute(statement)
+                conn.execute("INSERT INTO schema_version (version) VALUES (?)", (v,))
         columns = ", ".join(rows.LOG_COLUMNS)
         marks = ", ".join("?" * len(rows.LOG_COLUMNS))
         conn.execute(f"INSERT INTO logs ({columns}) VALUES ({marks})", rows.log_row(OLD_LOG))
 
 
-def test_sqlite_version_1_upgrades_in_place(tmp_path: Path) -> None:
-    db = tmp_path / "v1.db"
-    make_v1_sqlite(db)
+def check_current(driver: str, db: Path) -> None:
+    """Every version applied once, the indexes and tables of each there, the old log kept."""
+    versions = backends.query(driver, db, "SELECT version FROM schema_version ORDER BY 1")
+    assert [r["version"] for r in versions] == list(range(1, sqlite_schema.SCHEMA_VERSION + 1))
+    if driver == "sqlite":
+        found = backends.query(driver, db, "SELECT name FROM sqlite_master")
+    elif driver == "postgres":
+        found = backends.query(driver, db, "SELECT indexname AS name FROM pg_indexes UNION "
+                               "SELECT tablename FROM pg_tables")  # fmt: skip
+    else:
+        found = backends.query(driver, db, "SELECT DISTINCT INDEX_NAME AS name FROM"
+                               " information_schema.STATISTICS WHERE TABLE_SCHEMA = DATABASE()"
+                               " UNION SELECT TABLE_NAME FROM information_schema.TABLES"
+                               " WHERE TABLE_SCHEMA = DATABASE()")  # fmt: skip
+    names = {r["name"] for r in found}
+    assert names >= V2_INDEXES | V3_TABLES | V3_INDEXES | {SPANS_START[driver]}
+    kept = backends.query(driver, db, "SELECT body FROM logs")
+    assert kept == [{"body": OLD_LOG.body}]
+
+
+@pytest.mark.parametrize("version", OLD_VERSIONS)
+def test_sqlite_older_versions_upgrade_in_place(tmp_path: Path, version: int) -> None:
+    db = tmp_path / f"v{version}.db"
+    make_old_sqlite(db, version)
     env = {"DB_DSN": str(db), "DB_AUTOMIGRATE": "false", "DB_CONNECT_TIMEOUT": "2s"}
     refused = run(["serve", "--grpc-port", "0", "--http-port", "0"], env)
     assert refused.returncode == 1
-    assert "schema is version 1, this otelctx needs 2" in refused.stderr
+    assert (f"schema is version {version}, this otelctx needs "
+            f"{sqlite_schema.SCHEMA_VERSION}") in refused.stderr  # fmt: skip
 
     migrated = run(["migrate"], env)
     assert migrated.returncode == 0, migrated.stderr
+    check_current("sqlite", db)
     with closing(sqlite3.connect(db)) as conn:
-        assert conn.execute("SELECT max(version) FROM schema_version").fetchone() == (2,)
         names = {n for (n,) in conn.execute("SELECT name FROM sqlite_master")}
-        assert names >= V2_INDEXES
         # SQLite's window index covers the dashboard's columns and replaces (tenant, start)
         assert "idx_traces_tenant_start_cover" in names
         assert "idx_traces_tenant_start" not in names
@@ -102,8 +134,8 @@ def test_sqlite_version_1_upgrades_in_place(tmp_path: Path) -> None:
         assert hit.fetchall() == [(1,)]
 
 
-def make_v1_server(driver: str) -> None:
-    """``driver``'s test database as version 1 left it (tables reset), holding one log."""
+def make_old_server(driver: str, version: int) -> None:
+    """``driver``'s test database as ``version`` left it (tables reset), holding one log."""
     backends.reset_sync(driver)
     values = rows.log_row(OLD_LOG)
     columns = ", ".join(f"`{c}`" if driver == "mysql" else c for c in rows.LOG_COLUMNS)
@@ -115,40 +147,39 @@ def make_v1_server(driver: str) -> None:
 
         with psycopg.connect(backends.PG_DSN, autocommit=True) as conn:
             conn.execute(pg.SCHEMA_VERSION_TABLE)
-            for statement in pg.MIGRATIONS[0][1]:
-                conn.execute(statement)  # type: ignore[arg-type]
-            conn.execute("INSERT INTO schema_version (version) VALUES (1)")
+            for v, statements in pg.MIGRATIONS:
+                if v <= version:
+                    for statement in statements:
+                        conn.execute(statement)  # type: ignore[arg-type]
+                    conn.execute("INSERT INTO schema_version (version) VALUES (%s)", (v,))
             conn.execute(f"INSERT INTO logs ({columns}) VALUES ({marks})", values)  # type: ignore[arg-type]
         return
     from otelctx.storage.mysql import schema as my
 
     with closing(backends._mysql_connect()) as conn, conn.cursor() as cur:
-        for step in my.MIGRATIONS[0][1]:
-            cur.execute(step.sql() if isinstance(step, my.AddIndex)
-                        else step.format(collation="utf8mb4_bin"))
-        cur.execute("INSERT INTO schema_version (version) VALUES (1)")
+        for v, steps in my.MIGRATIONS:
+            if v <= version:
+                for step in steps:
+                    cur.execute(step.sql() if isinstance(step, my.AddIndex)
+                                else step.format(collation="utf8mb4_bin"))  # fmt: skip
+                cur.execute("INSERT INTO schema_version (version) VALUES (%s)", (v,))
         cur.execute(f"INSERT INTO logs ({columns}) VALUES ({marks})", values)
 
 
+@pytest.mark.parametrize("version", OLD_VERSIONS)
 @pytest.mark.parametrize("driver", ["postgres", "mysql"])
-def test_server_version_1_upgrades_in_place(driver: str, tmp_path: Path) -> None:
+def test_server_older_versions_upgrade_in_place(
+    driver: str, version: int, tmp_path: Path
+) -> None:
     backends.require(driver)
-    make_v1_server(driver)
+    make_old_server(driver, version)
     env = {"DB_DRIVER": driver, "DB_DSN": backends.dsn_for(driver), "DB_AUTOMIGRATE": "false",
-           "DB_CONNECT_TIMEOUT": "2s", "LISTEN_HOST": "127.0.0.1"}
+           "DB_CONNECT_TIMEOUT": "2s", "LISTEN_HOST": "127.0.0.1"}  # fmt: skip
     refused = run(["serve", "--grpc-port", "0", "--http-port", "0"], env)
     assert refused.returncode == 1
-    assert "schema is version 1, this otelctx needs 2" in refused.stderr
+    assert (f"schema is version {version}, this otelctx needs "
+            f"{sqlite_schema.SCHEMA_VERSION}") in refused.stderr  # fmt: skip
 
     migrated = run(["migrate"], env)
     assert migrated.returncode == 0, migrated.stderr
-    versions = backends.query(driver, tmp_path, "SELECT version FROM schema_version ORDER BY 1")
-    assert [r["version"] for r in versions] == [1, 2]
-    if driver == "postgres":
-        found = backends.query(driver, tmp_path, "SELECT indexname AS name FROM pg_indexes")
-    else:
-        found = backends.query(driver, tmp_path, "SELECT DISTINCT INDEX_NAME AS name FROM"
-                               " information_schema.STATISTICS WHERE TABLE_SCHEMA = DATABASE()")
-    assert {r["name"] for r in found} >= V2_INDEXES
-    kept = backends.query(driver, tmp_path, "SELECT body FROM logs")
-    assert kept == [{"body": OLD_LOG.body}]
+    check_current(driver, tmp_path)

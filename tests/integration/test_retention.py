@@ -79,6 +79,8 @@ async def test_a_pass_deletes_old_rows_in_batches_and_keeps_new_ones(storage: St
     assert {r.job: r.purged for r in results} == {
         "logs": {"logs": 2}, "traces": {"spans": 30, "traces": 30},
         "metrics": {"metric_points": 1},
+        "graph": {"investigations": 0, "graph_snapshots": 0, "drain_templates": 0},
+        "dlq": {"dlq_replays": 0},
     }  # fmt: skip
     for table, left in (("spans", 3), ("traces", 3), ("logs", 1), ("metric_points", 1)):
         assert await storage.count_rows(table) == left

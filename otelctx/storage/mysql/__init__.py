@@ -33,6 +33,7 @@ from __future__ import annotations
 import logging
 import re
 import ssl
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -55,6 +56,7 @@ from otelctx.storage.base import (
     WriteResult,
     write_concurrency,
 )
+from otelctx.storage.graph_sql import SqlGraphPersistence
 from otelctx.storage.mysql import _aio, render
 from otelctx.storage.mysql.schema import SCHEMA_VERSION
 from otelctx.storage.queries import (
@@ -310,6 +312,7 @@ class MySQLStorage:
         self._get_trace = _trio(backend.get_trace)
         self._count_rows = _trio(backend.count_rows)
         self._run_plan = _trio(backend.run_plan)
+        self._run_write_plan = _trio(backend.run_write_plan)
         self._purge_tenant = _trio(backend.purge_tenant)
         self._purge = _trio(backend.purge_batch)
         self._count_older = _trio(backend.count_older)
@@ -323,11 +326,13 @@ class MySQLStorage:
     def write_concurrency(self) -> int:
         return self._write_concurrency
 
-    async def write(self, batch: WriteBatch) -> WriteResult:
+    async def write(self, batch: WriteBatch, *, replay_key: str | None = None) -> WriteResult:
         """Commit the whole batch in one transaction, or raise StorageError and store nothing.
 
         Spans already stored (same tenant, trace and span id) are left alone and not
-        counted again in their trace's summary.
+        counted again in their trace's summary. With ``replay_key``, its INSERT into
+        ``dlq_replays`` opens the transaction; a key stored before ends it at once
+        (``already_stored``).
 
         Cancelled: while rendering, once the worker thread is done, with nothing sent;
         later, the connection is closed and the server rolls the transaction back,
@@ -337,7 +342,12 @@ class MySQLStorage:
         limit = self._backend.statement_bytes
         plan = await _off_loop(len(batch), render.plan_write, batch, limit)
         first = plan.first
-        txn = await self._start_write(first.spans, len(first.picks), first.traces + plan.others)
+        claim = None if replay_key is None else render.claim(replay_key, time.time_ns())
+        txn = await self._start_write(
+            first.spans, len(first.picks), first.traces + plan.others, claim
+        )
+        if txn is not None and txn.already_stored:
+            return WriteResult(0, 0, 0, 0, already_stored=True)
         inserted = len(first.picks)
         if txn is not None:
             try:
@@ -404,7 +414,16 @@ class MySQLStorage:
         plan = plans.p99_duration(D, tenant_id, start_ns, end_ns, services, row_cap)
         return await self._run_plan("p99", plan)
 
-    # -- the query API: each call one plan (storage.plans), one crossing ------------------
+    # -- plans: the query API and the graph's persistence, each call one crossing -------
+
+    async def read_plan(self, what: str, plan: plans.Plan[_T]) -> _T:
+        return await self._run_plan(what, plan)
+
+    async def write_plan(self, what: str, plan: plans.Plan[_T]) -> _T:
+        return await self._run_write_plan(what, plan)
+
+    def graph_persistence(self) -> SqlGraphPersistence:
+        return SqlGraphPersistence(self, D)
 
     async def search_traces(self, q: TraceQuery) -> Page[TraceRow]:
         return await self._run_plan("search_traces", plans.search_traces(D, q))

@@ -46,7 +46,7 @@ from otelctx.storage.base import (
 from otelctx.storage.mysql import render, schema
 from otelctx.storage.queries import PurgeCounts
 from otelctx.storage.sql_aggregates import PURGE_TABLES, purge_tenant_batch
-from otelctx.storage.sql_queries import Dialect, Sql
+from otelctx.storage.sql_queries import Change, Dialect, Sql
 
 log = logging.getLogger(__name__)
 
@@ -204,12 +204,18 @@ class Backend:
     # -- writes -----------------------------------------------------------------------------
 
     async def start_write(
-        self, spans: Sequence[bytes], expected: int, rest: Sequence[bytes]
+        self,
+        spans: Sequence[bytes],
+        expected: int,
+        rest: Sequence[bytes],
+        claim: bytes | None = None,
     ) -> WriteTransaction | None:
         """Borrow a connection, BEGIN and ``WriteTransaction.insert`` (see there): None
-        once committed, else the transaction, still open, to continue."""
+        once committed, else the transaction, still open, to continue, or ended with
+        ``already_stored`` when ``claim`` found its key stored."""
         txn = WriteTransaction(self, await self._acquire("write"))
-        return None if await txn.insert(spans, expected, rest, begin=True) else txn
+        committed = await txn.insert(spans, expected, rest, begin=True, claim=claim)
+        return txn if txn.already_stored or not committed else None
 
     # -- reads ------------------------------------------------------------------------------
 
@@ -253,6 +259,26 @@ class Backend:
                 return list(await cur.fetchall())
 
             return await plans.drive_async(plan, fetch)
+
+    async def run_write_plan(self, what: str, plan: plans.Plan[_T]) -> _T:
+        """Run a plan in one transaction; a ``Change`` gets ``[(rows affected,)]`` back.
+        On failure the transaction is rolled back (or the connection closed)."""
+        async with self._connection(what) as conn, conn.cursor() as cur:
+
+            async def fetch(statement: Sql) -> plans.Rows:
+                n = await cur.execute(statement.text, statement.args or None)
+                if isinstance(statement, Change):
+                    return [(int(n),)]
+                return list(await cur.fetchall())
+
+            await conn.begin()
+            try:
+                result = await plans.drive_async(plan, fetch)
+                await conn.commit()
+            except BaseException as exc:
+                await _abandon(conn, exc)
+                raise
+            return result
 
     async def purge_tenant(self, tenant_id: str, cutoff_ns: int, batch: int) -> PurgeCounts:
         """Delete in batches of ``batch`` rows, each committed on its own, so ingest gets
@@ -427,28 +453,43 @@ class WriteTransaction:
     def __init__(self, backend: Backend, conn: Connection) -> None:
         self._backend = backend
         self._conn: Connection | None = conn
+        self.already_stored = False
 
     @property
     def active(self) -> bool:
         return self._conn is not None
 
     async def insert(
-        self, spans: Sequence[bytes], expected: int, rest: Sequence[bytes], *, begin: bool = False
+        self,
+        spans: Sequence[bytes],
+        expected: int,
+        rest: Sequence[bytes],
+        *,
+        begin: bool = False,
+        claim: bytes | None = None,
     ) -> bool:
         """Send the spans' INSERTs (``render.SpanInsert.spans``). When they inserted
         ``expected`` rows, all spans were new: send ``rest`` (their trace upsert, the
         logs, the points), COMMIT, give the connection back and return True. Otherwise
-        undo the spans' INSERTs (to a savepoint) and return False, still open."""
+        undo the spans' INSERTs (to a savepoint) and return False, still open.
+
+        ``claim`` (with ``begin``: ``render.claim``) goes first; when it inserts no row
+        its key is stored already: roll back, give the connection back, set
+        ``already_stored`` and return True."""
         async with self._step() as (conn, cur):
             if begin:
                 await conn.begin()
-                if spans:
+                if claim is not None and not await cur.execute(claim):
+                    await conn.rollback()
+                    self.already_stored = True
+                elif spans:
                     await cur.execute("SAVEPOINT spans")
-            if await _run(cur, spans) != expected:
-                await cur.execute("ROLLBACK TO SAVEPOINT spans")
-                return False
-            await _run(cur, rest)
-            await conn.commit()
+            if not self.already_stored:
+                if await _run(cur, spans) != expected:
+                    await cur.execute("ROLLBACK TO SAVEPOINT spans")
+                    return False
+                await _run(cur, rest)
+                await conn.commit()
         self._release()
         return True
 

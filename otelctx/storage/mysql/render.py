@@ -180,6 +180,12 @@ def stored_key_queries(plan: WritePlan, picks: Sequence[int], limit: int) -> lis
     return out
 
 
+def claim(replay_key: str, stored_at_ns: int) -> bytes:
+    """The INSERT of a replayed batch's key into ``dlq_replays`` (see Storage.write)."""
+    text = schema.CLAIM_REPLAY.format(key=literal(replay_key), at=int(stored_at_ns))
+    return text.encode(_ENCODING, "surrogateescape")
+
+
 def key(s: SpanRecord) -> Key:
     return (s.tenant_id, s.trace_id, s.span_id)
 

@@ -118,7 +118,58 @@ _V2: tuple[Step, ...] = (
     ),
 )
 
-MIGRATIONS: tuple[tuple[int, tuple[Step, ...]], ...] = ((1, _V1), (2, _V2))
+# What the service graph keeps (storage.graph_sql), the keys of the DLQ batches replay
+# stored, and a (start_time) index on spans (InnoDB appends the primary key, so it is in
+# (start_time, id) order) that the graph's rebuild reads every tenant's spans through
+# (retention counts and deletes by it too).
+_V3: tuple[Step, ...] = (
+    AddIndex("spans", "idx_spans_start", ("start_time",)),
+    f"""CREATE TABLE IF NOT EXISTS investigations (
+        tenant_id VARCHAR(128) NOT NULL, id VARCHAR(64) NOT NULL, created_at BIGINT NOT NULL,
+        status VARCHAR(32) NOT NULL, severity VARCHAR(16) NOT NULL,
+        trigger_service VARCHAR(255) NOT NULL, trigger_operation VARCHAR(1024) NOT NULL,
+        error_message MEDIUMTEXT NOT NULL, root_service VARCHAR(255) NOT NULL,
+        root_operation VARCHAR(1024) NOT NULL, causal_chain LONGTEXT NOT NULL,
+        trace_ids LONGTEXT NOT NULL, error_logs LONGTEXT NOT NULL,
+        anomalous_metrics LONGTEXT NOT NULL, affected_services LONGTEXT NOT NULL,
+        span_chain LONGTEXT NOT NULL, anomaly_ids LONGTEXT NOT NULL,
+        PRIMARY KEY (tenant_id, id)
+    ) {_TABLE_OPTIONS}""",
+    AddIndex("investigations", "idx_investigations_tenant_created", ("tenant_id", "created_at")),
+    AddIndex(
+        "investigations",
+        "idx_investigations_tenant_trigger",
+        ("tenant_id", "trigger_service", "created_at"),
+    ),
+    AddIndex(
+        "investigations",
+        "idx_investigations_tenant_root",
+        ("tenant_id", "root_service", "created_at"),
+    ),
+    AddIndex("investigations", "idx_investigations_created", ("created_at",)),
+    f"""CREATE TABLE IF NOT EXISTS graph_snapshots (
+        tenant_id VARCHAR(128) NOT NULL, id VARCHAR(64) NOT NULL, created_at BIGINT NOT NULL,
+        nodes LONGTEXT NOT NULL, edges LONGTEXT NOT NULL, service_count BIGINT NOT NULL,
+        total_calls BIGINT NOT NULL, avg_health_score DOUBLE NOT NULL,
+        PRIMARY KEY (tenant_id, id)
+    ) {_TABLE_OPTIONS}""",
+    AddIndex("graph_snapshots", "idx_graph_snapshots_tenant_created", ("tenant_id", "created_at")),
+    AddIndex("graph_snapshots", "idx_graph_snapshots_created", ("created_at",)),
+    f"""CREATE TABLE IF NOT EXISTS drain_templates (
+        tenant_id VARCHAR(128) NOT NULL, id BIGINT NOT NULL, tokens LONGTEXT NOT NULL,
+        `count` BIGINT NOT NULL, first_seen BIGINT NOT NULL, last_seen BIGINT NOT NULL,
+        sample TEXT NOT NULL,
+        PRIMARY KEY (tenant_id, id)
+    ) {_TABLE_OPTIONS}""",
+    AddIndex("drain_templates", "idx_drain_templates_last_seen", ("last_seen",)),
+    # DLQ batches stored by replay, by their envelope's checksum (see Storage.write)
+    f"""CREATE TABLE IF NOT EXISTS dlq_replays (
+        batch_key VARCHAR(64) NOT NULL PRIMARY KEY, stored_at BIGINT NOT NULL
+    ) {_TABLE_OPTIONS}""",
+    AddIndex("dlq_replays", "idx_dlq_replays_stored_at", ("stored_at",)),
+)
+
+MIGRATIONS: tuple[tuple[int, tuple[Step, ...]], ...] = ((1, _V1), (2, _V2), (3, _V3))
 SCHEMA_VERSION = MIGRATIONS[-1][0]
 
 # -- statements of the data path ------------------------------------------------------------
@@ -176,6 +227,13 @@ UPSERT_TRACES = _insert(
     span_count = span_count + VALUES(span_count),
     error_count = error_count + VALUES(error_count),
     status_code = GREATEST(status_code, VALUES(status_code))""",
+)
+
+# The first statement of a replayed batch's transaction: 0 rows affected (a duplicate key
+# changes nothing) means the batch is stored already.
+CLAIM_REPLAY = (
+    "INSERT INTO dlq_replays (batch_key, stored_at) VALUES ({key}, {at})"
+    " ON DUPLICATE KEY UPDATE batch_key = batch_key"
 )
 
 # Which (tenant, trace, span) keys are stored: a range scan of the unique key.

@@ -36,6 +36,7 @@ from otelctx.storage.base import (
     WriteResult,
     write_concurrency,
 )
+from otelctx.storage.graph_sql import SqlGraphPersistence
 from otelctx.storage.postgres import _aio
 from otelctx.storage.postgres.schema import SCHEMA_VERSION
 from otelctx.storage.queries import (
@@ -88,13 +89,13 @@ class PostgresStorage:
     def write_concurrency(self) -> int:
         return self._write_concurrency
 
-    async def write(self, batch: WriteBatch) -> WriteResult:
+    async def write(self, batch: WriteBatch, *, replay_key: str | None = None) -> WriteResult:
         prepared = None
         if len(batch) >= _THREAD_MIN_ITEMS:
             # Encoding rows takes ~10 µs per span: in a worker thread the event loop keeps
             # running (between GIL switches) instead of stalling for a large batch.
             prepared = await trio.to_thread.run_sync(_aio.BatchRows.of, batch)
-        return await _hop(self._backend.write, batch, prepared)
+        return await _hop(self._backend.write, batch, prepared, replay_key)
 
     async def ping(self) -> None:
         await _hop(self._backend.ping)
@@ -118,7 +119,16 @@ class PostgresStorage:
         plan = plans.p99_duration(D, tenant_id, start_ns, end_ns, services, row_cap)
         return await _hop(self._backend.run_plan, "p99", plan)
 
-    # -- the query API: each call one plan (storage.plans), one crossing ------------------
+    # -- plans: the query API and the graph's persistence, each call one crossing -------
+
+    async def read_plan(self, what: str, plan: plans.Plan[_T]) -> _T:
+        return await _hop(self._backend.run_plan, what, plan)
+
+    async def write_plan(self, what: str, plan: plans.Plan[_T]) -> _T:
+        return await _hop(self._backend.run_write_plan, what, plan)
+
+    def graph_persistence(self) -> SqlGraphPersistence:
+        return SqlGraphPersistence(self, D)
 
     async def search_traces(self, q: TraceQuery) -> Page[TraceRow]:
         return await _hop(self._backend.run_plan, "search_traces", plans.search_traces(D, q))

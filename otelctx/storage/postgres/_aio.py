@@ -52,7 +52,7 @@ from otelctx.storage.base import (
 from otelctx.storage.postgres import schema
 from otelctx.storage.queries import PurgeCounts
 from otelctx.storage.sql_aggregates import PURGE_TABLES, purge_tenant_batch
-from otelctx.storage.sql_queries import Dialect, Sql
+from otelctx.storage.sql_queries import Change, Dialect, Sql
 
 log = logging.getLogger("otelctx.storage.postgres")
 
@@ -390,7 +390,12 @@ class PgBackend:
 
     # -- writes --------------------------------------------------------------------------
 
-    async def write(self, batch: WriteBatch, prepared: BatchRows | None = None) -> WriteResult:
+    async def write(
+        self,
+        batch: WriteBatch,
+        prepared: BatchRows | None = None,
+        replay_key: str | None = None,
+    ) -> WriteResult:
         """Store the batch in one transaction (see Storage.write); ``prepared`` is
         ``BatchRows.of(batch)`` when the caller has already built it."""
         if not len(batch):
@@ -398,13 +403,16 @@ class PgBackend:
         prepared = prepared or BatchRows.of(batch)
         async with self.connection("write failed") as conn:
             try:
-                unique = await self._write_tx(conn, batch.spans, prepared)
+                unique = await self._write_tx(conn, batch.spans, prepared, replay_key=replay_key)
             except pgerr.CharacterNotInRepertoireError as exc:
                 if "0x00" not in str(exc):
                     raise
                 # PostgreSQL text cannot hold NUL (other backends can): store U+FFFD instead
                 # rather than reject the batch forever. Only this rare path pays the scan.
-                unique = await self._write_tx(conn, batch.spans, prepared.without_nul(), clean=True)
+                unique = await self._write_tx(conn, batch.spans, prepared.without_nul(),
+                                              clean=True, replay_key=replay_key)  # fmt: skip
+        if unique is None:
+            return WriteResult(0, 0, 0, 0, already_stored=True)
         return WriteResult(
             spans_inserted=len(unique),
             spans_duplicate=len(batch.spans) - len(unique),
@@ -419,13 +427,19 @@ class PgBackend:
         prepared: BatchRows,
         *,
         clean: bool = False,
-    ) -> list[SpanRecord]:
-        """Returns the spans that were new (not already stored, first copy in the batch)."""
+        replay_key: str | None = None,
+    ) -> list[SpanRecord] | None:
+        """Returns the spans that were new (not already stored, first copy in the batch);
+        None when ``replay_key`` was stored before (and nothing was written)."""
         span_rows, trace_rows, log_rows, point_rows = prepared
         unique: list[SpanRecord] = []
         if spans:
             await conn.ensure_staging()
         async with conn.transaction():
+            if replay_key is not None:
+                claimed = await conn.execute(schema.CLAIM_REPLAY, replay_key, time.time_ns())
+                if _affected(claimed) == 0:
+                    return None
             if spans:
                 await _copy(conn, schema.SPANS_STAGING, rows.SPAN_COLUMNS, span_rows)
                 n, tenants, traces, span_ids = await conn.fetchrow(schema.INSERT_SPANS, len(spans))
@@ -493,6 +507,19 @@ class PgBackend:
 
             return await plans.drive_async(plan, fetch)
 
+    async def run_write_plan(self, what: str, plan: plans.Plan[_T]) -> _T:
+        """Run a plan in one transaction; a ``Change`` gets ``[(rows affected,)]`` back."""
+        async with self.connection(f"{what} failed") as conn, conn.transaction():
+
+            async def fetch(statement: Sql) -> plans.Rows:
+                if isinstance(statement, Change):
+                    status = await conn.execute(statement.text, *statement.args)
+                    return [(_affected(status),)]
+                found: plans.Rows = await conn.fetch(statement.text, *statement.args)
+                return found
+
+            return await plans.drive_async(plan, fetch)
+
     async def purge_tenant(self, tenant_id: str, cutoff_ns: int, batch: int) -> PurgeCounts:
         """Delete in batches of ``batch`` rows, each its own transaction (autocommit), so
         ingest gets through between them."""
@@ -519,7 +546,8 @@ class PgBackend:
 
     async def purge_batch(self, table: str, cutoff_ns: int, limit: int) -> int:
         column = rows.purge_time_column(table)
-        key = "ctid" if table == "traces" else "id"  # traces has no surrogate id
+        # the row address where no integer id identifies a row
+        key = "id" if table in rows.SURROGATE_ID_TABLES else "ctid"
         async with self.connection("purge failed") as conn:
             status = await conn.execute(
                 f"DELETE FROM {table} WHERE {key} = ANY(ARRAY("
@@ -561,6 +589,12 @@ def _inserted(
             keys.discard(key)
             out.append(s)
     return out
+
+
+def _affected(status: str) -> int:
+    """Rows of a command status: ``INSERT 0 <n>``, ``UPDATE <n>``, ``DELETE <n>``."""
+    last = status.rsplit(" ", 1)[-1]
+    return int(last) if last.isdigit() else 0
 
 
 def _trace_row(d: summaries.SummaryDelta, *, clean: bool) -> tuple[Any, ...]:

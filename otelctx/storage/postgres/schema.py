@@ -19,7 +19,7 @@ from collections.abc import Mapping
 
 from otelctx.storage import rows
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 DATA_TABLES = rows.DATA_TABLES
 
@@ -120,7 +120,51 @@ _V2 = (
     " ON metric_points (tenant_id, service_name, name)",
 )
 
-MIGRATIONS: tuple[tuple[int, tuple[str, ...]], ...] = ((1, _V1), (2, _V2))
+# What the service graph keeps (storage.graph_sql), the keys of the DLQ batches replay
+# stored, and the (start_time, id) index that the graph's rebuild reads every tenant's
+# spans in order by (retention counts and deletes by it too). Built in the migration's
+# transaction, like version 2's.
+_V3 = (
+    "CREATE INDEX IF NOT EXISTS idx_spans_start_id ON spans (start_time, id)",
+    """CREATE TABLE IF NOT EXISTS investigations (
+    tenant_id text NOT NULL, id text NOT NULL, created_at bigint NOT NULL,
+    status text NOT NULL, severity text NOT NULL, trigger_service text NOT NULL,
+    trigger_operation text NOT NULL, error_message text NOT NULL, root_service text NOT NULL,
+    root_operation text NOT NULL, causal_chain text NOT NULL, trace_ids text NOT NULL,
+    error_logs text NOT NULL, anomalous_metrics text NOT NULL,
+    affected_services text NOT NULL, span_chain text NOT NULL, anomaly_ids text NOT NULL,
+    PRIMARY KEY (tenant_id, id)
+)""",
+    "CREATE INDEX IF NOT EXISTS idx_investigations_tenant_created"
+    " ON investigations (tenant_id, created_at)",
+    "CREATE INDEX IF NOT EXISTS idx_investigations_tenant_trigger"
+    " ON investigations (tenant_id, trigger_service, created_at)",
+    "CREATE INDEX IF NOT EXISTS idx_investigations_tenant_root"
+    " ON investigations (tenant_id, root_service, created_at)",
+    "CREATE INDEX IF NOT EXISTS idx_investigations_created ON investigations (created_at)",
+    """CREATE TABLE IF NOT EXISTS graph_snapshots (
+    tenant_id text NOT NULL, id text NOT NULL, created_at bigint NOT NULL,
+    nodes text NOT NULL, edges text NOT NULL, service_count bigint NOT NULL,
+    total_calls bigint NOT NULL, avg_health_score double precision NOT NULL,
+    PRIMARY KEY (tenant_id, id)
+)""",
+    "CREATE INDEX IF NOT EXISTS idx_graph_snapshots_tenant_created"
+    " ON graph_snapshots (tenant_id, created_at)",
+    "CREATE INDEX IF NOT EXISTS idx_graph_snapshots_created ON graph_snapshots (created_at)",
+    """CREATE TABLE IF NOT EXISTS drain_templates (
+    tenant_id text NOT NULL, id bigint NOT NULL, tokens text NOT NULL, count bigint NOT NULL,
+    first_seen bigint NOT NULL, last_seen bigint NOT NULL, sample text NOT NULL,
+    PRIMARY KEY (tenant_id, id)
+)""",
+    "CREATE INDEX IF NOT EXISTS idx_drain_templates_last_seen ON drain_templates (last_seen)",
+    # DLQ batches stored by replay, by their envelope's checksum (see Storage.write)
+    """CREATE TABLE IF NOT EXISTS dlq_replays (
+    batch_key text PRIMARY KEY, stored_at bigint NOT NULL
+)""",
+    "CREATE INDEX IF NOT EXISTS idx_dlq_replays_stored_at ON dlq_replays (stored_at)",
+)
+
+MIGRATIONS: tuple[tuple[int, tuple[str, ...]], ...] = ((1, _V1), (2, _V2), (3, _V3))
 
 # Optional, tried once in the migration that creates ``logs`` (inside a savepoint): the
 # extension may be unavailable or the role may lack CREATE on the database.
@@ -210,6 +254,13 @@ ON CONFLICT (tenant_id, trace_id) DO UPDATE SET
     status_code = GREATEST(t.status_code, EXCLUDED.status_code)
 """
 
+
+# The first statement of a replayed batch's transaction: no row inserted means the batch
+# is stored already (a concurrent claim of the same key waits for the first to end).
+CLAIM_REPLAY = (
+    "INSERT INTO dlq_replays (batch_key, stored_at) VALUES ($1, $2)"
+    " ON CONFLICT (batch_key) DO NOTHING"
+)
 
 SELECT_TRACE = (
     "SELECT root_service, root_operation, start_time, end_time, span_count, error_count,"
