@@ -106,7 +106,7 @@ def parse_key_file(text: str) -> list[KeyEntry]:
     entries: list[KeyEntry] = []
     first_line: dict[bytes, int] = {}
     for number, raw in enumerate(text.splitlines(), start=1):
-        line = raw.strip()
+        line = raw.strip(" \t")  # ASCII blanks only, as for the X-Tenant-ID header
         if not line or line.startswith("#"):
             continue
         if line[0] in "=:":
