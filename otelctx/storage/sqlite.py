@@ -26,7 +26,7 @@ from typing import Any, TypeVar
 
 import trio
 
-from otelctx.model import LogRecord, SpanRecord
+from otelctx.model import SpanRecord
 from otelctx.storage import plans, rows, summaries
 from otelctx.storage.base import (
     Percentile,
@@ -38,20 +38,10 @@ from otelctx.storage.base import (
     WriteBatch,
     WriteResult,
 )
-from otelctx.storage.graph_sql import SqlGraphPersistence
+from otelctx.storage.plan_queries import PlanQueries
 from otelctx.storage.queries import (
-    DashboardStats,
-    LatencyPoint,
-    LogQuery,
-    MetricBucket,
-    MetricQuery,
-    Page,
     PurgeCounts,
-    ServiceMap,
     StoreStats,
-    TraceQuery,
-    TraceRow,
-    TrafficBucket,
 )
 from otelctx.storage.sql_aggregates import PURGE_TABLES, purge_tenant_batch
 from otelctx.storage.sql_queries import Change, Dialect, Sql
@@ -171,8 +161,10 @@ def _migrate(conn: sqlite3.Connection, allowed: bool) -> None:
             raise
 
 
-class SqliteStorage:
+class SqliteStorage(PlanQueries):
     """The Storage protocol over one SQLite file (see module docstring)."""
+
+    DIALECT = D
 
     def __init__(self, path: str, writer: sqlite3.Connection, reader: sqlite3.Connection):
         self._path = path
@@ -401,54 +393,6 @@ class SqliteStorage:
             return result
 
         return await self._run(self._write_limiter, what, run)
-
-    def graph_persistence(self) -> SqlGraphPersistence:
-        return SqlGraphPersistence(self, D)
-
-    async def search_traces(self, q: TraceQuery) -> Page[TraceRow]:
-        return await self._read("search_traces", plans.search_traces(D, q))
-
-    async def search_logs(self, q: LogQuery) -> Page[LogRecord]:
-        return await self._read("search_logs", plans.search_logs(D, q))
-
-    async def log_context(
-        self, tenant_id: str, time_ns: int, window_ns: int, limit: int
-    ) -> list[LogRecord]:
-        plan = plans.log_context(D, tenant_id, time_ns, window_ns, limit)
-        return await self._read("log_context", plan)
-
-    async def metric_buckets(self, q: MetricQuery) -> list[MetricBucket]:
-        return await self._read("metric_buckets", plans.metric_buckets(D, q))
-
-    async def list_services(self, tenant_id: str) -> list[str]:
-        return await self._read("list_services", plans.list_services(D, tenant_id))
-
-    async def list_metric_names(self, tenant_id: str, service: str | None) -> list[str]:
-        return await self._read("list_metric_names", plans.list_metric_names(D, tenant_id, service))
-
-    async def traffic(
-        self, tenant_id: str, start_ns: int, end_ns: int, step_ns: int, services: tuple[str, ...]
-    ) -> list[TrafficBucket]:
-        plan = plans.traffic(D, tenant_id, start_ns, end_ns, step_ns, services)
-        return await self._read("traffic", plan)
-
-    async def latency_points(
-        self, tenant_id: str, start_ns: int, end_ns: int, services: tuple[str, ...], limit: int
-    ) -> list[LatencyPoint]:
-        plan = plans.latency_points(D, tenant_id, start_ns, end_ns, services, limit)
-        return await self._read("latency_points", plan)
-
-    async def dashboard(
-        self, tenant_id: str, start_ns: int, end_ns: int, services: tuple[str, ...]
-    ) -> DashboardStats:
-        return await self._read("dashboard", plans.dashboard(D, tenant_id, start_ns, end_ns,
-                                                             services))  # fmt: skip
-
-    async def service_map(
-        self, tenant_id: str, start_ns: int, end_ns: int, *, exact: bool = False
-    ) -> ServiceMap:
-        plan = plans.service_map(D, tenant_id, start_ns, end_ns, exact=exact)
-        return await self._read("service_map", plan)
 
     async def stats(self, tenant_id: str) -> StoreStats:
         found = await self._read("stats", plans.stats(D, tenant_id))

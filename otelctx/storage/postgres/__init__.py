@@ -26,7 +26,6 @@ import trio
 import trio_asyncio
 
 from otelctx.config import Settings
-from otelctx.model import LogRecord
 from otelctx.storage import plans, rows
 from otelctx.storage.base import (
     Percentile,
@@ -36,23 +35,10 @@ from otelctx.storage.base import (
     WriteResult,
     write_concurrency,
 )
-from otelctx.storage.graph_sql import SqlGraphPersistence
+from otelctx.storage.plan_queries import PlanQueries
 from otelctx.storage.postgres import _aio
 from otelctx.storage.postgres.schema import SCHEMA_VERSION
-from otelctx.storage.queries import (
-    DashboardStats,
-    LatencyPoint,
-    LogQuery,
-    MetricBucket,
-    MetricQuery,
-    Page,
-    PurgeCounts,
-    ServiceMap,
-    StoreStats,
-    TraceQuery,
-    TraceRow,
-    TrafficBucket,
-)
+from otelctx.storage.queries import PurgeCounts
 from otelctx.storage.sql_queries import Dialect
 
 __all__ = ["SCHEMA_VERSION", "PostgresStorage", "open_postgres"]
@@ -74,8 +60,10 @@ async def _hop(fn: Callable[_P, Awaitable[_T]], *args: _P.args, **kwargs: _P.kwa
     return result
 
 
-class PostgresStorage:
+class PostgresStorage(PlanQueries):
     """The Storage protocol over an asyncpg pool (see the module docstring)."""
+
+    DIALECT = D
 
     def __init__(self, backend: _aio.PgBackend, write_concurrency: int) -> None:
         self._backend = backend
@@ -126,59 +114,6 @@ class PostgresStorage:
 
     async def write_plan(self, what: str, plan: plans.Plan[_T]) -> _T:
         return await _hop(self._backend.run_write_plan, what, plan)
-
-    def graph_persistence(self) -> SqlGraphPersistence:
-        return SqlGraphPersistence(self, D)
-
-    async def search_traces(self, q: TraceQuery) -> Page[TraceRow]:
-        return await _hop(self._backend.run_plan, "search_traces", plans.search_traces(D, q))
-
-    async def search_logs(self, q: LogQuery) -> Page[LogRecord]:
-        return await _hop(self._backend.run_plan, "search_logs", plans.search_logs(D, q))
-
-    async def log_context(
-        self, tenant_id: str, time_ns: int, window_ns: int, limit: int
-    ) -> list[LogRecord]:
-        plan = plans.log_context(D, tenant_id, time_ns, window_ns, limit)
-        return await _hop(self._backend.run_plan, "log_context", plan)
-
-    async def metric_buckets(self, q: MetricQuery) -> list[MetricBucket]:
-        return await _hop(self._backend.run_plan, "metric_buckets", plans.metric_buckets(D, q))
-
-    async def list_services(self, tenant_id: str) -> list[str]:
-        plan = plans.list_services(D, tenant_id)
-        return await _hop(self._backend.run_plan, "list_services", plan)
-
-    async def list_metric_names(self, tenant_id: str, service: str | None) -> list[str]:
-        plan = plans.list_metric_names(D, tenant_id, service)
-        return await _hop(self._backend.run_plan, "list_metric_names", plan)
-
-    async def traffic(
-        self, tenant_id: str, start_ns: int, end_ns: int, step_ns: int, services: tuple[str, ...]
-    ) -> list[TrafficBucket]:
-        plan = plans.traffic(D, tenant_id, start_ns, end_ns, step_ns, services)
-        return await _hop(self._backend.run_plan, "traffic", plan)
-
-    async def latency_points(
-        self, tenant_id: str, start_ns: int, end_ns: int, services: tuple[str, ...], limit: int
-    ) -> list[LatencyPoint]:
-        plan = plans.latency_points(D, tenant_id, start_ns, end_ns, services, limit)
-        return await _hop(self._backend.run_plan, "latency_points", plan)
-
-    async def dashboard(
-        self, tenant_id: str, start_ns: int, end_ns: int, services: tuple[str, ...]
-    ) -> DashboardStats:
-        plan = plans.dashboard(D, tenant_id, start_ns, end_ns, services)
-        return await _hop(self._backend.run_plan, "dashboard", plan)
-
-    async def service_map(
-        self, tenant_id: str, start_ns: int, end_ns: int, *, exact: bool = False
-    ) -> ServiceMap:
-        plan = plans.service_map(D, tenant_id, start_ns, end_ns, exact=exact)
-        return await _hop(self._backend.run_plan, "service_map", plan)
-
-    async def stats(self, tenant_id: str) -> StoreStats:
-        return await _hop(self._backend.run_plan, "stats", plans.stats(D, tenant_id))
 
     async def purge_tenant(self, tenant_id: str, cutoff_ns: int) -> PurgeCounts:
         """In batches of ``_PURGE_BATCH`` rows, each its own transaction."""
