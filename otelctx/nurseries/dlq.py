@@ -14,9 +14,11 @@ logs and metric points alike), the file is deleted and counted in
 (30 days) after their commit, far longer than a stored file waits for its deletion: a
 retry is due within ``MAX_DELAY_S`` (1 h) while the process runs.
 
-Error handling: while the database is unavailable the tick stops at the first failure
-(the rest would fail the same way); any other exception is logged and counted, and the
-loop goes on.
+Error handling: while the database is unavailable (a failed write and a failed ping) the
+tick stops at the first failure, without counting it against the file's retries (the rest
+would fail the same way, and an outage must not push files into quarantine); a failure
+while the database answers pings counts against the file. Any other exception is logged
+and counted, and the loop goes on.
 """
 
 from __future__ import annotations
@@ -38,6 +40,7 @@ log = logging.getLogger(__name__)
 
 BASE_DELAY_S = 5.0
 MAX_DELAY_S = 3600.0
+PING_TIMEOUT_S = 2.0  # to tell an outage from a batch of its own that fails
 
 
 async def run_dlq_replay(
@@ -86,6 +89,11 @@ async def replay_tick(
             result = await storage.write(batch, replay_key=key)
         except StorageError as exc:
             metrics.dlq_replay_failures.inc()
+            if isinstance(exc, StorageUnavailable) and not await _database_answers(storage):
+                # An outage is not this file's fault: its retries are kept for failures
+                # of its own, so a long outage never sends files to quarantine.
+                log.warning("DLQ replay paused, the database is unavailable: %s", exc)
+                break
             quarantined = await trio.to_thread.run_sync(
                 partial(
                     dlq.failed, entry, time.time(), base_delay=BASE_DELAY_S,
@@ -117,3 +125,14 @@ async def replay_tick(
     if stored:
         log.info("DLQ replay stored %d batches; %d files left", stored, files)
     return stored
+
+
+async def _database_answers(storage: Storage) -> bool:
+    """Whether the database answers a ping within ``PING_TIMEOUT_S``."""
+    with trio.move_on_after(PING_TIMEOUT_S):
+        try:
+            await storage.ping()
+        except StorageError:
+            return False
+        return True
+    return False

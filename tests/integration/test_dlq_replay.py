@@ -65,3 +65,32 @@ async def test_a_failing_replay_backs_off_and_quarantines_after_the_retries(
     assert dlq.usage() == (0, 0)
     assert value(metrics, "otelcontext_dlq_quarantined_total", reason="retries") == 1
     assert value(metrics, "otelcontext_dlq_replay_failures_total") == 2
+
+
+async def test_an_outage_does_not_use_up_a_files_retries(tmp_path: Path) -> None:
+    # An outage: another process holds the write lock (writes fail once busy_timeout
+    # passes) and the database file is gone from its path (pings fail). Replay pauses
+    # without counting retries and stores the batch once the database is back.
+    import sqlite3
+
+    dlq = DiskQueue(tmp_path / "dlq", max_files=0, max_bytes=0, policy="reject")
+    dlq.enqueue(WriteBatch(spans=[one_span_trace(7, 1)]))
+    metrics = create_metrics("sqlite")
+    settings = Settings(dlq_max_retries=1)
+    db = tmp_path / "db.sqlite"
+    async with open_sqlite(str(db)) as storage:
+        other = sqlite3.connect(db, isolation_level=None)
+        other.execute("BEGIN EXCLUSIVE")
+        db.rename(tmp_path / "away.sqlite")
+        for _ in range(2):
+            assert await replay_tick(storage, dlq, settings, metrics) == 0
+        [entry] = dlq.entries()
+        assert entry.attempts == 0, "an outage counts against no file"
+        assert value(metrics, "otelcontext_dlq_replay_failures_total") == 2
+        other.execute("ROLLBACK")
+        other.close()
+        (tmp_path / "away.sqlite").rename(db)
+        assert await replay_tick(storage, dlq, settings, metrics) == 1
+        assert await storage.count_rows("spans") == 1
+    assert dlq.usage() == (0, 0)
+    assert value(metrics, "otelcontext_dlq_quarantined_total", reason="retries") == 0
