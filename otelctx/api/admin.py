@@ -13,7 +13,14 @@ import trio
 from prometheus_client import Counter
 from quart import Blueprint, Response, current_app
 
-from otelctx.api.context import deps, json_response, query_args, request_tenant
+from otelctx.api.context import (
+    deps,
+    error,
+    json_response,
+    query_args,
+    request_identity,
+    request_tenant,
+)
 from otelctx.api.inputs import no_input, purge_input
 from otelctx.api.render import purge_view, stats_view
 from otelctx.storage.base import StorageError
@@ -107,9 +114,12 @@ async def purge() -> Response:
 async def vacuum() -> Response:
     """The database's upkeep now (the retention pass also runs it daily).
 
-    It concerns the whole database, but the tenant is still resolved, so a request
-    the tenant rules refuse is refused here too."""
+    It concerns the whole database, every tenant: a key bound to one tenant may not run
+    it (403); the operator's ``API_KEY`` (or no authentication at all) may. The tenant is
+    still resolved, so a request the tenant rules refuse is refused here too."""
     no_input(query_args())
     request_tenant()
+    if request_identity().bound:
+        return error("vacuum concerns every tenant: it needs the operator key (API_KEY)", 403)
     await deps().storage.maintain()
     return json_response({"status": "ok"})

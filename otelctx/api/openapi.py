@@ -220,7 +220,8 @@ OPS = (
        tag="admin", description="Spans, trace summaries, logs and metric points of the"
        " request's tenant only."),
     Op("/api/admin/vacuum", "post", "vacuum", "Run the database's upkeep now", "Status",
-       tag="admin"),
+       tag="admin", description="The whole database, every tenant: with API keys configured,"
+       " only the operator key (API_KEY) may run it; a tenant-bound key gets 403."),
 )  # fmt: skip
 
 

@@ -281,6 +281,15 @@ def test_api_reads_with_a_bound_key_cannot_name_another_tenant(keyed: ServerProc
     assert metric(keyed, "otelcontext_api_tenant_mismatch_total", transport="http") == before + 1
 
 
+def test_vacuum_needs_the_operator_key(keyed: ServerProcess) -> None:
+    # whole-database upkeep concerns every tenant: a key bound to one may not run it
+    status, _, body = request(keyed, "/api/admin/vacuum", bearer(ACME_KEY), "POST", b"")
+    assert status == 403, body
+    assert "operator key" in json.loads(body)["error"]
+    status, _, body = request(keyed, "/api/admin/vacuum", bearer(ADMIN_KEY), "POST", b"")
+    assert (status, json.loads(body)) == (200, {"status": "ok"})
+
+
 def test_an_invalid_tenant_header_is_400_on_the_api(keyed: ServerProcess) -> None:
     status, _, body = request(keyed, f"/api/traces/{UNKNOWN_TRACE}",
                               bearer(ADMIN_KEY, "t" * 200))  # fmt: skip
