@@ -172,6 +172,7 @@ class SqliteStorage(PlanQueries):
         self._reader = reader
         self._write_limiter = trio.CapacityLimiter(1)
         self._read_limiter = trio.CapacityLimiter(1)
+        self._ping_limiter = trio.CapacityLimiter(1)
         self._wait_count = 0
         self._wait_s = 0.0
         self._statements: dict[tuple[str, int], str] = {}
@@ -297,12 +298,20 @@ class SqliteStorage(PlanQueries):
     # -- reads ----------------------------------------------------------------------------
 
     async def ping(self) -> None:
+        """A read on a connection of its own: a long API query holding the reader must
+        not make the database look down (to /ready and the health gate)."""
+
         def probe() -> None:
-            self._reader.execute("SELECT 1").fetchone()
             if not os.path.exists(self._path):
                 raise sqlite3.OperationalError(f"unable to open database file {self._path}")
+            uri = Path(self._path).resolve().as_uri() + "?mode=ro"
+            conn = sqlite3.connect(uri, uri=True, timeout=2.0)
+            try:
+                conn.execute("SELECT count(*) FROM schema_version").fetchone()
+            finally:
+                conn.close()
 
-        await self._run(self._read_limiter, "ping", probe)
+        await self._run(self._ping_limiter, "ping", probe)
 
     async def get_trace(self, tenant_id: str, trace_id: str) -> TraceDetail | None:
         def query() -> TraceDetail | None:

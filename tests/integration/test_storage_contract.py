@@ -16,6 +16,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 
 import pytest
+import trio
 import trio_asyncio
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -279,3 +280,33 @@ async def test_purge_deletes_older_rows_in_batches_and_keeps_the_rest(storage: S
     assert await storage.get_trace("t1", f"{100:032x}") is not None
     with pytest.raises(ValueError):
         await storage.purge_batch("spans; DROP TABLE spans", cutoff, 10)
+
+
+async def test_sqlite_ping_does_not_wait_for_a_long_read(tmp_path: Path) -> None:
+    # /ready and the health gate ping while an API query holds the reader: the ping
+    # answers at once instead of making the database look down.
+    from otelctx.storage import plans
+    from otelctx.storage.sql_queries import Sql
+    from otelctx.storage.sqlite import open_sqlite
+
+    slow = Sql("WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 8000000)"
+               " SELECT count(*) FROM n")  # fmt: skip  (a few seconds of work)
+
+    def plan() -> plans.Plan[int]:
+        rows = yield slow
+        return int(rows[0][0])
+
+    async with open_sqlite(str(tmp_path / "db.sqlite")) as storage, trio.open_nursery() as n:
+        reading, read_done = trio.Event(), trio.Event()
+
+        async def long_read() -> None:
+            reading.set()
+            assert await storage.read_plan("slow", plan()) == 8_000_000
+            read_done.set()
+
+        n.start_soon(long_read)
+        await reading.wait()
+        await trio.sleep(0.05)  # the read is running on the reader connection
+        with trio.fail_after(30):
+            await storage.ping()
+        assert not read_done.is_set(), "the ping waited for the long read to finish"
