@@ -138,8 +138,9 @@ def create_metrics(driver: str) -> Metrics:
             ["signal", "reason"], registry=r,
         ),
         requests=Counter(
-            "otelcontext_ingest_requests", "Export requests by outcome (ok, partial, refused,"
-            " bad_request)", ["signal", "transport", "outcome"], registry=r,
+            "otelcontext_ingest_requests", "Export requests by outcome (ok, partial, refused:"
+            " retryable, bad_request: the client's, error: the server's)",
+            ["signal", "transport", "outcome"], registry=r,
         ),
         request_duration=Histogram(
             "otelcontext_ingest_request_duration_seconds",

@@ -45,9 +45,11 @@ _INVALID_ARGUMENT, _RESOURCE_EXHAUSTED, _INTERNAL, _UNAVAILABLE = 3, 8, 13, 14
 
 class _Reject(Exception):
     def __init__(self, http: int, code: int, message: str, reason: str,
-                 retry_after_s: float | None = None) -> None:  # fmt: skip
+                 retry_after_s: float | None = None, *, counted: bool = False) -> None:  # fmt: skip
         super().__init__(message)
         self.http, self.code, self.reason, self.retry_after_s = http, code, reason, retry_after_s
+        # True when ingest already counted the request's items in ingest_rejected_items
+        self.counted = counted
 
 
 @blueprint.route("/v1/<signal_name>", methods=["POST", "GET", "PUT", "PATCH", "DELETE"])
@@ -79,12 +81,19 @@ async def export(signal_name: str) -> Response:
         body = export_response(signal, result.rejected, result.message, encoding)
         return Response(body, 200, content_type=_CONTENT_TYPE[encoding])
     except _Reject as rej:
-        outcome = "refused" if rej.retry_after_s is not None else "bad_request"
-        d.metrics.rejected.labels(signal.value, rej.reason).inc()
+        if rej.code == _INTERNAL:
+            outcome = "error"
+        else:
+            outcome = "refused" if rej.retry_after_s is not None else "bad_request"
+        if not rej.counted:
+            d.metrics.rejected.labels(signal.value, rej.reason).inc()
         resp = _status(rej.http, rej.code, str(rej), encoding, rej.retry_after_s)
         if rej.retry_after_s is not None:
             resp.headers["Retry-After"] = str(max(1, math.ceil(rej.retry_after_s)))
         return resp
+    except Exception:
+        outcome = "error"  # answered 500 by the app's recovery
+        raise
     finally:
         d.metrics.requests.labels(signal.value, "http", outcome).inc()
         d.metrics.request_duration.labels(signal.value, "http").observe(time.perf_counter() - t0)
@@ -122,9 +131,10 @@ async def _export(signal: Signal, encoding: Encoding) -> ExportResult:
     except DecodeError as exc:
         raise _Reject(400, _INVALID_ARGUMENT, str(exc), "undecodable") from None
     except ExportRefused as exc:
-        raise _Reject(503, _UNAVAILABLE, str(exc), exc.reason, exc.retry_after_s) from None
+        raise _Reject(503, _UNAVAILABLE, str(exc), exc.reason, exc.retry_after_s,
+                      counted=True) from None  # fmt: skip
     except ExportFailed as exc:
-        raise _Reject(500, _INTERNAL, str(exc), "storage_error") from None
+        raise _Reject(500, _INTERNAL, str(exc), "storage_error", counted=True) from None
 
 
 async def _read_body(limit: int) -> bytes:

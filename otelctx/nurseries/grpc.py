@@ -71,6 +71,15 @@ KEEPALIVE_TIME_S = 60.0
 KEEPALIVE_TIMEOUT_S = 10.0
 
 
+# otelcontext_ingest_requests_total outcome of a refused request, by gRPC status (others:
+# "refused", retryable); the same outcomes as OTLP/HTTP's.
+_OUTCOMES = {
+    Status.INVALID_ARGUMENT: "bad_request", Status.RESOURCE_EXHAUSTED: "bad_request",
+    Status.UNIMPLEMENTED: "bad_request", Status.PERMISSION_DENIED: "bad_request",
+    Status.INTERNAL: "error",
+}  # fmt: skip
+
+
 class _RawCodec:
     """Passes bytes through: we decode ourselves, once, after the capacity check."""
 
@@ -128,10 +137,7 @@ class _Receiver:
         try:
             await self._handle(stream, signal, bound)
         except GRPCError as err:
-            outcome = "bad_request" if err.status in (
-                Status.INVALID_ARGUMENT, Status.RESOURCE_EXHAUSTED, Status.UNIMPLEMENTED,
-                Status.PERMISSION_DENIED,
-            ) else "refused"  # fmt: skip
+            outcome = _OUTCOMES.get(err.status, "refused")
             raise
         except Exception:
             outcome = "error"
@@ -175,7 +181,12 @@ class _Receiver:
             self._metrics.api_tenant_mismatch.labels("grpc").inc()
             raise GRPCError(Status.PERMISSION_DENIED, "tenant mismatch: this API key is bound "
                             "to another tenant than x-tenant-id names") from None  # fmt: skip
-        body = await self._read_message(stream)
+        try:
+            body = await self._read_message(stream)
+        except GRPCError as err:
+            reason = "too_large" if err.status is Status.RESOURCE_EXHAUSTED else "undecodable"
+            self._metrics.rejected.labels(signal.value, reason).inc()
+            raise
         try:
             result = await self._export(signal, body, Encoding.PROTOBUF, tenant, "grpc")
         except DecodeError as exc:

@@ -579,3 +579,33 @@ async def test_a_database_outage_inside_a_route_is_503(tmp_path: Path) -> None:
         assert response.status_code == 503
         assert await response.get_json() == {"error": "database unavailable"}
         assert int(response.headers["Retry-After"]) >= 1
+
+
+async def test_an_otlp_http_refusal_after_decoding_counts_each_item_once(
+    tmp_path: Path,
+) -> None:
+    # The first export is admitted and waits for a commit that never comes (no writer
+    # here); the second, of 30 spans, no longer fits after decoding: 503, its 30 spans
+    # counted once as overload (not 30 + 1), the request once as "refused".
+    from tests.e2e.test_bad_input import make_request, make_span
+
+    async with app_in_process(tmp_path, ingest_queue_max_items=20) as (app, deps):
+        client = app.test_client()
+        headers = {"content-type": "application/x-protobuf"}
+
+        async def first() -> None:
+            body = make_request([make_span() for _ in range(5)]).SerializeToString()
+            await client.post("/v1/traces", data=body, headers=headers)
+
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(first)
+            with trio.fail_after(10):
+                while deps.ingest.admission.items == 0:  # noqa: ASYNC110 - plain state, no event to wait on
+                    await trio.sleep(0.01)
+            body = make_request([make_span() for _ in range(30)]).SerializeToString()
+            response = await client.post("/v1/traces", data=body, headers=headers)
+            assert response.status_code == 503
+            nursery.cancel_scope.cancel()
+        m = deps.metrics
+        assert m.rejected.labels("traces", "overload")._value.get() == 30
+        assert m.requests.labels("traces", "http", "refused")._value.get() == 1
