@@ -123,6 +123,10 @@ async def _to_dlq(dlq: DiskQueue, batch: WriteBatch, metrics: Metrics) -> bool:
         log.error("DLQ write failed, refusing %d items (clients retry): %s", len(batch), exc)
         return False
     metrics.dlq_enqueued.inc()
+    # the gauges move with every file, not only at the next replay tick
+    files, size = await trio.to_thread.run_sync(dlq.usage)
+    metrics.dlq_files.set(files)
+    metrics.dlq_bytes.set(size)
     if evicted.files:
         metrics.dlq_evicted.inc(evicted.files)
         metrics.dlq_evicted_bytes.inc(evicted.bytes)
