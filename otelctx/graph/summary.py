@@ -39,14 +39,7 @@ def service_map(graph: TenantGraph, now_ns: int) -> dict[str, Any]:
         s = node.window.stats(now_ns, MAP_MINUTES)
         health = _health(s)
         nodes.append({
-            "name": name,
-            "span_count": s.calls,
-            "error_count": s.errors,
-            "error_rate": round(s.error_rate, 6),
-            "avg_latency_ms": _ms(s.avg_ns),
-            "p50_latency_ms": _ms(s.p50_ns),
-            "p95_latency_ms": _ms(s.p95_ns),
-            "p99_latency_ms": _ms(s.p99_ns),
+            **_operation_view(name, s),
             "health_score": round(health, 2),
             "status": status_of(health),
             "operations": [

@@ -11,6 +11,7 @@ from typing import ClassVar, TypeVar
 
 from otelctx.model import LogRecord
 from otelctx.storage import plans
+from otelctx.storage.base import Percentile
 from otelctx.storage.graph_sql import SqlGraphPersistence
 from otelctx.storage.queries import (
     DashboardStats,
@@ -87,6 +88,16 @@ class PlanQueries:
     ) -> ServiceMap:
         plan = plans.service_map(self.DIALECT, tenant_id, start_ns, end_ns, exact=exact)
         return await self.read_plan("service_map", plan)
+
+    async def p99_duration(
+        self, tenant_id: str, start_ns: int, end_ns: int, *, row_cap: int,
+        services: tuple[str, ...] = (),
+    ) -> Percentile:  # fmt: skip
+        """Nearest-rank p99: percentile_disc(0.99) on PostgreSQL, ORDER BY … LIMIT 1
+        OFFSET ceil(0.99*n)-1 on MySQL (exact at any size), and on SQLite exact up to
+        ``row_cap`` traces, a uniform sample above it (``Percentile.method`` says which)."""
+        plan = plans.p99_duration(self.DIALECT, tenant_id, start_ns, end_ns, services, row_cap)
+        return await self.read_plan("p99", plan)
 
     async def stats(self, tenant_id: str) -> StoreStats:
         return await self.read_plan("stats", plans.stats(self.DIALECT, tenant_id))

@@ -29,7 +29,6 @@ import trio
 from otelctx.model import SpanRecord
 from otelctx.storage import plans, rows, summaries
 from otelctx.storage.base import (
-    Percentile,
     PoolStats,
     SchemaError,
     StorageError,
@@ -351,14 +350,6 @@ class SqliteStorage(PlanQueries):
             return int(row[0])
 
         return await self._run(self._read_limiter, "count", query)
-
-    async def p99_duration(
-        self, tenant_id: str, start_ns: int, end_ns: int, *, row_cap: int,
-        services: tuple[str, ...] = (),
-    ) -> Percentile:  # fmt: skip
-        """Exact nearest rank up to ``row_cap`` traces, a uniform sample above it."""
-        plan = plans.p99_duration(D, tenant_id, start_ns, end_ns, services, row_cap)
-        return await self._read("p99", plan)
 
     # -- the query API (plans shared with the other backends) -----------------------------
 

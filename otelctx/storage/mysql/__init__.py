@@ -46,7 +46,6 @@ import trio_asyncio
 from otelctx.config import Settings, scrub_dsn
 from otelctx.storage import plans
 from otelctx.storage.base import (
-    Percentile,
     PoolStats,
     StorageError,
     StorageUnavailable,
@@ -388,19 +387,6 @@ class MySQLStorage(PlanQueries):
 
     async def count_rows(self, table: str, tenant_id: str | None = None) -> int:
         return await self._count_rows(table, tenant_id)
-
-    async def p99_duration(
-        self,
-        tenant_id: str,
-        start_ns: int,
-        end_ns: int,
-        *,
-        row_cap: int,
-        services: tuple[str, ...] = (),
-    ) -> Percentile:
-        """COUNT, then ORDER BY … LIMIT 1 OFFSET ceil(0.99*n)-1: exact at any size."""
-        plan = plans.p99_duration(D, tenant_id, start_ns, end_ns, services, row_cap)
-        return await self._run_plan("p99", plan)
 
     # -- plans: the query API and the graph's persistence, each call one crossing -------
 

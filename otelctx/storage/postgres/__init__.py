@@ -28,7 +28,6 @@ import trio_asyncio
 from otelctx.config import Settings
 from otelctx.storage import plans, rows
 from otelctx.storage.base import (
-    Percentile,
     PoolStats,
     TraceDetail,
     WriteBatch,
@@ -93,19 +92,6 @@ class PostgresStorage(PlanQueries):
 
     async def count_rows(self, table: str, tenant_id: str | None = None) -> int:
         return await _hop(self._backend.count_rows, table, tenant_id)
-
-    async def p99_duration(
-        self,
-        tenant_id: str,
-        start_ns: int,
-        end_ns: int,
-        *,
-        row_cap: int,
-        services: tuple[str, ...] = (),
-    ) -> Percentile:
-        """percentile_disc(0.99) in the database: exact, whatever the row count."""
-        plan = plans.p99_duration(D, tenant_id, start_ns, end_ns, services, row_cap)
-        return await _hop(self._backend.run_plan, "p99", plan)
 
     # -- plans: the query API and the graph's persistence, each call one crossing -------
 
