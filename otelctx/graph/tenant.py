@@ -51,7 +51,8 @@ class TenantGraph:
         self.signals = SignalStore(limits.max_log_clusters, limits.max_metrics, self.hits)
         self.anomalies = AnomalyStore()
         self.cooldown = Cooldown(limits.cooldown_ns, limits.max_cooldown_keys)
-        self._pending: dict[tuple[str, str], tuple[_Pending, ...]] = {}
+        # oldest first, taken from the front (an OrderedDict: see TraceStore.traces)
+        self._pending: OrderedDict[tuple[str, str], tuple[_Pending, ...]] = OrderedDict()
         self._pending_count = 0
         self.last_active_ns = now_ns
         self.created_ns = now_ns
@@ -107,8 +108,7 @@ class TenantGraph:
         self._pending_count += 1
 
     def _pop_oldest_pending(self) -> tuple[tuple[str, str], tuple[_Pending, ...]]:
-        key = next(iter(self._pending))
-        return key, self._pending.pop(key)
+        return self._pending.popitem(last=False)
 
     @property
     def pending_count(self) -> int:

@@ -14,7 +14,7 @@ spans' (ERROR wins).
 
 from __future__ import annotations
 
-from collections import Counter, deque
+from collections import Counter, OrderedDict, deque
 from dataclasses import dataclass
 from typing import NamedTuple
 
@@ -89,7 +89,10 @@ class TraceStore:
     def __init__(self, max_spans: int, hits: Counter[str]) -> None:
         self.max_spans = max_spans
         self.hits = hits
-        self.traces: dict[str, dict[str, SpanTuple]] = {}  # arrival order
+        # arrival order; an OrderedDict because the oldest is taken from the front for
+        # every span added at the bound, and a plain dict finds its first entry by
+        # skipping every slot deleted before it (~18 µs at 170,000 traces)
+        self.traces: OrderedDict[str, dict[str, SpanTuple]] = OrderedDict()
         self.arrived: dict[str, int] = {}
         self.log_links: dict[str, list[tuple[str, int]]] = {}
         self.span_count = 0
@@ -148,11 +151,12 @@ class TraceStore:
         return n
 
     def _evict(self, keep: str) -> None:
-        while self.span_count > self.max_spans and len(self.traces) > 1:
-            oldest = next(iter(self.traces))
+        traces = self.traces
+        while self.span_count > self.max_spans and len(traces) > 1:
+            oldest = next(iter(traces))
             if oldest == keep:
                 # the trace being added is the oldest: move it behind the others
-                self.traces[keep] = self.traces.pop(keep)
+                traces.move_to_end(keep)
                 continue
             self.hits["spans"] += self._drop(oldest)
 
