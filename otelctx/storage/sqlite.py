@@ -1,6 +1,7 @@
 """SQLite backend: the stdlib driver, one writer connection, one reader connection.
 
-Resource handling: ``open_sqlite`` owns both connections and closes them on exit.
+Resource handling: ``open_sqlite`` owns both connections (and the WAL checkpointer's,
+opened on first use) and closes them on exit; it runs ``checkpoint_loop`` meanwhile.
 Every call runs in a worker thread through a CapacityLimiter of 1 per connection,
 so each connection is only ever used by one thread at a time. Worker threads are
 not abandoned on cancellation: a commit that has started always finishes.
@@ -14,6 +15,7 @@ beyond the configured one.
 from __future__ import annotations
 
 import dataclasses
+import logging
 import os
 import sqlite3
 import time
@@ -87,10 +89,19 @@ ON CONFLICT (tenant_id, trace_id) DO UPDATE SET
 )
 
 _T = TypeVar("_T")
+log = logging.getLogger(__name__)
 
 D = Dialect.SQLITE
 # Rows per purge_tenant transaction: short enough that an ingest commit waits little.
 _PURGE_BATCH = 5000
+# WAL checkpoints: copying the WAL's pages back into the database file costs about as
+# much as the commits that wrote them. Done by the committing connection (SQLite's
+# default, every 1,000 pages) it lengthened every few commits by tens of ms, with the
+# writer's lock held; a task of its own checkpoints every CHECKPOINT_INTERVAL_S on a
+# connection of its own, while the next commits go on.
+CHECKPOINT_INTERVAL_S = 0.5
+_AUTOCHECKPOINT_PAGES = 32_768  # 128 MiB of WAL with 4 KiB pages: only if the loop stalls
+_JOURNAL_SIZE_LIMIT = 64 * 1024 * 1024
 
 
 def _translate(exc: sqlite3.Error, what: str) -> StorageError:
@@ -114,6 +125,11 @@ def _connect(path: str, *, read_only: bool) -> sqlite3.Connection:
         conn.execute("PRAGMA journal_mode = WAL")
         # FULL: a commit is on disk when it returns; acks are only sent after that.
         conn.execute("PRAGMA synchronous = FULL")
+        # Checkpoints run beside the writer (SqliteStorage.checkpoint_loop), not inside
+        # its commits; this is only the backstop should that loop fall behind.
+        conn.execute(f"PRAGMA wal_autocheckpoint = {_AUTOCHECKPOINT_PAGES}")
+        # the WAL file is cut back to this after a checkpoint lets it start over
+        conn.execute(f"PRAGMA journal_size_limit = {_JOURNAL_SIZE_LIMIT}")
     conn.execute("PRAGMA temp_store = MEMORY")
     conn.execute("PRAGMA cache_size = -65536")
     return conn
@@ -175,6 +191,9 @@ class SqliteStorage(PlanQueries):
         self._wait_count = 0
         self._wait_s = 0.0
         self._statements: dict[tuple[str, int], str] = {}
+        self._checkpointer: sqlite3.Connection | None = None
+        self._checkpoint_lock = trio.Lock()
+        self._commits = 0  # commits so far; the checkpoint loop skips idle rounds
 
     @property
     def driver(self) -> str:
@@ -201,9 +220,42 @@ class SqliteStorage(PlanQueries):
     # -- writes ---------------------------------------------------------------------------
 
     async def write(self, batch: WriteBatch, *, replay_key: str | None = None) -> WriteResult:
-        return await self._run(
+        result = await self._run(
             self._write_limiter, "write", lambda: self._write_sync(batch, replay_key)
         )
+        self._commits += 1
+        return result
+
+    async def checkpoint_loop(self, interval_s: float = CHECKPOINT_INTERVAL_S) -> None:
+        """Checkpoint the WAL every ``interval_s`` after commits (PASSIVE: it never
+        waits for, nor blocks, the writer or readers). A failed round is logged and the
+        next one tries again; SQLite's own checkpoint at _AUTOCHECKPOINT_PAGES remains
+        the backstop."""
+        seen = self._commits
+        failures = 0
+        while True:
+            await trio.sleep(interval_s)
+            if self._commits == seen:
+                continue
+            seen = self._commits
+            try:
+                async with self._checkpoint_lock:
+                    await trio.to_thread.run_sync(self._checkpoint_sync, "PASSIVE")
+            except sqlite3.Error as exc:
+                failures += 1
+                if failures == 1 or failures % 100 == 0:
+                    log.warning("sqlite: WAL checkpoint failed (%d so far): %s", failures, exc)
+            else:
+                failures = 0
+
+    def _checkpoint_sync(self, mode: str) -> None:
+        conn = self._checkpointer
+        if conn is None:
+            conn = self._checkpointer = sqlite3.connect(
+                self._path, timeout=5.0, isolation_level=None, check_same_thread=False
+            )
+            conn.execute("PRAGMA cache_size = -1024")  # copies pages; caches nothing
+        conn.execute(f"PRAGMA wal_checkpoint({mode})").fetchall()
 
     def _sql(self, kind: str, n: int) -> str:
         """Multi-row statements: one sqlite3_step (one GIL release) for ``n`` rows.
@@ -445,9 +497,11 @@ class SqliteStorage(PlanQueries):
         for _ in range(_VACUUM_ROUNDS):
             if not await self._run(self._write_limiter, "maintenance", vacuum_round):
                 break
-        # the file shrinks once the WAL is checkpointed back into it
+        # the file shrinks once the WAL is checkpointed back into it (one checkpoint at
+        # a time: a second one would find the checkpoint lock taken)
         checkpoint = pragma("PRAGMA wal_checkpoint(TRUNCATE)")
-        await self._run(self._write_limiter, "maintenance", checkpoint)
+        async with self._checkpoint_lock:
+            await self._run(self._write_limiter, "maintenance", checkpoint)
 
     async def count_older(self, table: str, cutoff_ns: int) -> int:
         column = rows.purge_time_column(table)
@@ -542,11 +596,19 @@ async def open_sqlite(path: str, *, migrate: bool = True) -> AsyncIterator[Sqlit
         raise StorageError(f"sqlite: cannot create {path}: {exc.strerror}") from exc
     storage = SqliteStorage(path, writer, reader)
     try:
-        yield storage
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(storage.checkpoint_loop)
+            try:
+                yield storage
+            finally:
+                nursery.cancel_scope.cancel()
     finally:
         with trio.CancelScope(shield=True), trio.move_on_after(10):
             async with storage._write_limiter, storage._read_limiter:
-                await trio.to_thread.run_sync(_close_all, writer, reader)
+                conns = [writer, reader]
+                if storage._checkpointer is not None:
+                    conns.append(storage._checkpointer)
+                await trio.to_thread.run_sync(_close_all, *conns)
 
 
 def _file_size(path: str) -> int:

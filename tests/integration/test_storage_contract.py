@@ -310,3 +310,39 @@ async def test_sqlite_ping_does_not_wait_for_a_long_read(tmp_path: Path) -> None
         with trio.fail_after(30):
             await storage.ping()
         assert not read_done.is_set(), "the ping waited for the long read to finish"
+
+
+async def test_sqlite_checkpoints_the_wal_beside_the_writer(tmp_path: Path) -> None:
+    # Commits leave their pages in the WAL; the checkpoint loop, not the writer, copies
+    # them into the database file. Reading the file alone (immutable=1 ignores the WAL)
+    # shows the spans once a round has run, well before SQLite's own backstop.
+    import sqlite3
+
+    from otelctx.storage.sqlite import open_sqlite
+
+    path = tmp_path / "db.sqlite"
+
+    def in_the_file() -> int:
+        uri = path.resolve().as_uri() + "?immutable=1"
+        conn = sqlite3.connect(uri, uri=True)
+        try:
+            return int(conn.execute("SELECT count(*) FROM spans").fetchone()[0])
+        except sqlite3.OperationalError:  # not even the schema is in the file yet
+            return 0
+        finally:
+            conn.close()
+
+    async def until_in_the_file(n: int) -> None:
+        with trio.fail_after(10):
+            for _ in range(1000):
+                if in_the_file() >= n:
+                    return
+                await trio.sleep(0.1)
+
+    async with open_sqlite(str(path)) as storage:
+        await storage.write(WriteBatch(spans=[one_span_trace(i, 5) for i in range(200)]))
+        assert (path.parent / "db.sqlite-wal").stat().st_size > 0
+        await until_in_the_file(200)
+        # the next commit goes on while the loop keeps checkpointing
+        await storage.write(WriteBatch(spans=[one_span_trace(i, 5) for i in range(200, 300)]))
+        await until_in_the_file(300)
