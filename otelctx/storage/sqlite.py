@@ -202,7 +202,9 @@ class SqliteStorage(PlanQueries):
         self._statements: dict[tuple[str, int], str] = {}
         self._checkpointer: sqlite3.Connection | None = None
         self._checkpoint_lock = trio.Lock()
-        self._commits = 0  # commits so far; the checkpoint loop skips idle rounds
+        # set by every write; the checkpoint loop sleeps on it, so an idle database has
+        # no timer running (nor a checkpoint to do)
+        self._wrote = trio.Event()
 
     @property
     def driver(self) -> str:
@@ -232,21 +234,19 @@ class SqliteStorage(PlanQueries):
         result = await self._run(
             self._write_limiter, "write", lambda: self._write_sync(batch, replay_key)
         )
-        self._commits += 1
+        self._wrote.set()
         return result
 
     async def checkpoint_loop(self, interval_s: float = CHECKPOINT_INTERVAL_S) -> None:
-        """Checkpoint the WAL every ``interval_s`` after commits (PASSIVE: it never
+        """Checkpoint the WAL ``interval_s`` after a commit (PASSIVE: it never
         waits for, nor blocks, the writer or readers). A failed round is logged and the
         next one tries again; SQLite's own checkpoint at _AUTOCHECKPOINT_PAGES remains
         the backstop."""
-        seen = self._commits
         failures = 0
         while True:
-            await trio.sleep(interval_s)
-            if self._commits == seen:
-                continue
-            seen = self._commits
+            await self._wrote.wait()
+            await trio.sleep(interval_s)  # the commits of the next interval_s go with it
+            self._wrote = trio.Event()
             try:
                 async with self._checkpoint_lock:
                     await trio.to_thread.run_sync(self._checkpoint_sync, "PASSIVE")
@@ -532,7 +532,9 @@ class SqliteStorage(PlanQueries):
             f"(SELECT {key} FROM {table} WHERE {column} < ? LIMIT ?)"
         )
         delete = partial(self._delete, Sql(sql, (cutoff_ns, limit)))
-        return await self._run(self._write_limiter, "purge", delete)
+        deleted = await self._run(self._write_limiter, "purge", delete)
+        self._wrote.set()
+        return deleted
 
     def pool_stats(self) -> PoolStats:
         in_use = self._write_limiter.borrowed_tokens + self._read_limiter.borrowed_tokens
