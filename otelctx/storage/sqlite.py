@@ -190,17 +190,26 @@ class SqliteStorage(PlanQueries):
 
     DIALECT = D
 
-    def __init__(self, path: str, writer: sqlite3.Connection, reader: sqlite3.Connection):
+    def __init__(
+        self,
+        path: str,
+        writer: sqlite3.Connection,
+        reader: sqlite3.Connection,
+        checkpointer: sqlite3.Connection,
+    ) -> None:
         self._path = path
         self._writer = writer
         self._reader = reader
+        # opened with the others, so that it is the same file as the writer's even if
+        # the path is renamed or replaced meanwhile: a connection opened later by path
+        # could checkpoint the writer's WAL into another file
+        self._checkpointer = checkpointer
         self._write_limiter = trio.CapacityLimiter(1)
         self._read_limiter = trio.CapacityLimiter(1)
         self._ping_limiter = trio.CapacityLimiter(1)
         self._wait_count = 0
         self._wait_s = 0.0
         self._statements: dict[tuple[str, int], str] = {}
-        self._checkpointer: sqlite3.Connection | None = None
         self._checkpoint_lock = trio.Lock()
         # set by every write; the checkpoint loop sleeps on it, so an idle database has
         # no timer running (nor a checkpoint to do)
@@ -258,13 +267,7 @@ class SqliteStorage(PlanQueries):
                 failures = 0
 
     def _checkpoint_sync(self, mode: str) -> None:
-        conn = self._checkpointer
-        if conn is None:
-            conn = self._checkpointer = sqlite3.connect(
-                self._path, timeout=5.0, isolation_level=None, check_same_thread=False
-            )
-            conn.execute("PRAGMA cache_size = -1024")  # copies pages; caches nothing
-        conn.execute(f"PRAGMA wal_checkpoint({mode})").fetchall()
+        self._checkpointer.execute(f"PRAGMA wal_checkpoint({mode})").fetchall()
 
     def _sql(self, kind: str, n: int) -> str:
         """Multi-row statements: one sqlite3_step (one GIL release) for ``n`` rows.
@@ -582,20 +585,28 @@ async def open_sqlite(path: str, *, migrate: bool = True) -> AsyncIterator[Sqlit
     schema is newer than this build.
     """
 
-    def setup() -> tuple[sqlite3.Connection, sqlite3.Connection]:
+    def setup() -> tuple[sqlite3.Connection, sqlite3.Connection, sqlite3.Connection]:
         parent = Path(path).parent
         parent.mkdir(parents=True, exist_ok=True)
-        writer = _connect(path, read_only=False)
+        opened = [_connect(path, read_only=False)]
         try:
-            _migrate(writer, migrate)
-            reader = _connect(path, read_only=True)
+            _migrate(opened[0], migrate)
+            opened.append(_connect(path, read_only=True))
+            # copies pages from the WAL into the file; caches nothing worth keeping
+            checkpointer = sqlite3.connect(path, timeout=5.0, isolation_level=None,
+                                           check_same_thread=False)  # fmt: skip
+            opened.append(checkpointer)
+            checkpointer.execute("PRAGMA cache_size = -1024")
+            # a first checkpoint opens the WAL and shared-memory files now, beside the
+            # writer's, not later by name
+            checkpointer.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
         except BaseException:
-            writer.close()
+            _close_all(*opened)
             raise
-        return writer, reader
+        return opened[0], opened[1], checkpointer
 
     try:
-        writer, reader = await trio.to_thread.run_sync(setup)
+        writer, reader, checkpointer = await trio.to_thread.run_sync(setup)
     except sqlite3.Error as exc:
         # Only a lock held by another process is worth waiting for at start; a path that
         # cannot be opened stays that way (startup retries StorageUnavailable).
@@ -605,7 +616,7 @@ async def open_sqlite(path: str, *, migrate: bool = True) -> AsyncIterator[Sqlit
         raise StorageError(f"sqlite: opening {path} failed: {exc}") from exc
     except OSError as exc:
         raise StorageError(f"sqlite: cannot create {path}: {exc.strerror}") from exc
-    storage = SqliteStorage(path, writer, reader)
+    storage = SqliteStorage(path, writer, reader, checkpointer)
     try:
         async with trio.open_nursery() as nursery:
             nursery.start_soon(storage.checkpoint_loop)
@@ -616,10 +627,7 @@ async def open_sqlite(path: str, *, migrate: bool = True) -> AsyncIterator[Sqlit
     finally:
         with trio.CancelScope(shield=True), trio.move_on_after(10):
             async with storage._write_limiter, storage._read_limiter:
-                conns = [writer, reader]
-                if storage._checkpointer is not None:
-                    conns.append(storage._checkpointer)
-                await trio.to_thread.run_sync(_close_all, *conns)
+                await trio.to_thread.run_sync(_close_all, writer, reader, checkpointer)
 
 
 def _file_size(path: str) -> int:
