@@ -76,6 +76,9 @@ class Settings:
     api_rate_limit_rps: int = 100
     trust_proxy_headers: bool = False
     db_health_interval: float = 5.0
+    # SQLite: how long a statement waits for a lock held elsewhere before the commit counts
+    # as an unavailable database (its batch goes to the DLQ)
+    sqlite_busy_timeout: float = 5.0
     hot_retention_days: int = 7
     ingest_min_severity: int = 9
     ingest_allowed_services: frozenset[str] = frozenset()
@@ -457,6 +460,7 @@ _VARS: tuple[_Var, ...] = (
     _Var("API_RATE_LIMIT_RPS", "api_rate_limit_rps", _integer(0, 1_000_000)),
     _Var("TRUST_PROXY_HEADERS", "trust_proxy_headers", _boolean),
     _Var("DB_HEALTH_INTERVAL", "db_health_interval", _duration(0.1, 3600.0)),
+    _Var("SQLITE_BUSY_TIMEOUT", "sqlite_busy_timeout", _duration(0.1, 600.0)),
     _Var("HOT_RETENTION_DAYS", "hot_retention_days", _integer(1, 36_500)),
     _Var("INGEST_MIN_SEVERITY", "ingest_min_severity", _severity, show=_show_severity),
     _Var("INGEST_ALLOWED_SERVICES", "ingest_allowed_services", _csv),

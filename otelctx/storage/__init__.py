@@ -33,7 +33,8 @@ def _backend(settings: Settings, migrate: bool) -> AbstractAsyncContextManager[S
     if settings.db_driver == "sqlite":
         from otelctx.storage.sqlite import open_sqlite
 
-        return open_sqlite(settings.db_dsn, migrate=migrate)
+        return open_sqlite(settings.db_dsn, migrate=migrate,
+                           busy_timeout_s=settings.sqlite_busy_timeout)  # fmt: skip
     if settings.db_driver == "postgres":
         from otelctx.storage.postgres import open_postgres
 

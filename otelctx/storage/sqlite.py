@@ -1,7 +1,7 @@
 """SQLite backend: the stdlib driver, one writer connection, one reader connection.
 
-Resource handling: ``open_sqlite`` owns both connections (and the WAL checkpointer's,
-opened on first use) and closes them on exit; it runs ``checkpoint_loop`` meanwhile.
+Resource handling: ``open_sqlite`` owns its three connections (writer, reader, and one
+that checkpoints the WAL) and closes them on exit; it runs ``checkpoint_loop`` meanwhile.
 Every call runs in a worker thread through a CapacityLimiter of 1 per connection,
 so each connection is only ever used by one thread at a time. Worker threads are
 not abandoned on cancellation: a commit that has started always finishes.
@@ -114,15 +114,15 @@ def _translate(exc: sqlite3.Error, what: str) -> StorageError:
     return StorageError(f"sqlite: {what} failed: {text}")
 
 
-def _connect(path: str, *, read_only: bool) -> sqlite3.Connection:
+def _connect(path: str, *, read_only: bool, busy_timeout_s: float) -> sqlite3.Connection:
     conn = sqlite3.connect(
-        path, timeout=5.0, isolation_level=None, check_same_thread=False,
+        path, timeout=busy_timeout_s, isolation_level=None, check_same_thread=False,
         # A prepared 500-row INSERT holds ~0.7 MiB. The writer's full chunks come back
         # every commit and stay cached; the varying last chunks would fill the default
         # 128 entries with statements used once (~90 MiB of RSS).
         cached_statements=128 if read_only else _WRITER_STATEMENTS,
     )  # fmt: skip
-    conn.execute("PRAGMA busy_timeout = 5000")
+    conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout_s * 1000)}")
     if read_only:
         conn.execute("PRAGMA query_only = ON")
     else:
@@ -577,7 +577,9 @@ def _values_sql(table: str, columns: Sequence[str], n: int) -> str:
 
 
 @asynccontextmanager
-async def open_sqlite(path: str, *, migrate: bool = True) -> AsyncIterator[SqliteStorage]:
+async def open_sqlite(
+    path: str, *, migrate: bool = True, busy_timeout_s: float = 5.0
+) -> AsyncIterator[SqliteStorage]:
     """Open (creating the file, its directory and the schema if needed) and yield the backend.
 
     Raises StorageError when the file or its directory cannot be opened or created,
@@ -588,12 +590,12 @@ async def open_sqlite(path: str, *, migrate: bool = True) -> AsyncIterator[Sqlit
     def setup() -> tuple[sqlite3.Connection, sqlite3.Connection, sqlite3.Connection]:
         parent = Path(path).parent
         parent.mkdir(parents=True, exist_ok=True)
-        opened = [_connect(path, read_only=False)]
+        opened = [_connect(path, read_only=False, busy_timeout_s=busy_timeout_s)]
         try:
             _migrate(opened[0], migrate)
-            opened.append(_connect(path, read_only=True))
+            opened.append(_connect(path, read_only=True, busy_timeout_s=busy_timeout_s))
             # copies pages from the WAL into the file; caches nothing worth keeping
-            checkpointer = sqlite3.connect(path, timeout=5.0, isolation_level=None,
+            checkpointer = sqlite3.connect(path, timeout=busy_timeout_s, isolation_level=None,
                                            check_same_thread=False)  # fmt: skip
             opened.append(checkpointer)
             checkpointer.execute("PRAGMA cache_size = -1024")

@@ -23,6 +23,8 @@ from tests.conftest import ServerProcess, start_server
 from tests.e2e.test_durability import _request
 
 TRACE_EXPORT = "/opentelemetry.proto.collector.trace.v1.TraceService/Export"
+# A commit blocked by the test's lock on the SQLite file gives up after 1 s instead of 5.
+FAST_BUSY = {"SQLITE_BUSY_TIMEOUT": "1s"}
 
 
 def _exporter(srv: ServerProcess) -> tuple[grpc.Channel, grpc.UnaryUnaryMultiCallable]:
@@ -48,7 +50,7 @@ def _wait_stored(srv: ServerProcess, want: set[str], timeout: float = 60) -> Non
 
 @pytest.mark.timeout(120)
 def test_sqlite_locked_batches_go_to_the_dlq_and_are_replayed(tmp_path: Path) -> None:
-    srv = start_server(tmp_path, env={"DLQ_REPLAY_INTERVAL": "1s"})
+    srv = start_server(tmp_path, env={"DLQ_REPLAY_INTERVAL": "1s", **FAST_BUSY})
     channel, export = _exporter(srv)
     acked: set[str] = set()
     lock = sqlite3.connect(srv.db_path, timeout=30)
@@ -73,7 +75,8 @@ def test_sqlite_locked_batches_go_to_the_dlq_and_are_replayed(tmp_path: Path) ->
 
 @pytest.mark.timeout(120)
 def test_a_full_dlq_under_reject_refuses_retryably(tmp_path: Path) -> None:
-    srv = start_server(tmp_path, env={"DLQ_MAX_FILES": "1", "DLQ_REPLAY_INTERVAL": "1s"})
+    srv = start_server(tmp_path, env={"DLQ_MAX_FILES": "1", "DLQ_REPLAY_INTERVAL": "1s",
+                                      **FAST_BUSY})  # fmt: skip
     channel, export = _exporter(srv)
     lock = sqlite3.connect(srv.db_path, timeout=30)
     acked: set[str] = set()
@@ -178,7 +181,7 @@ def test_sqlite_on_a_full_disk_goes_to_the_dlq_and_replays(
 @pytest.mark.timeout(120)
 def test_evict_oldest_counts_and_warns_for_what_it_evicts(tmp_path: Path) -> None:
     srv = start_server(tmp_path, env={"DLQ_MAX_FILES": "2", "DLQ_FULL_POLICY": "evict_oldest",
-                                      "DLQ_REPLAY_INTERVAL": "1s"})  # fmt: skip
+                                      "DLQ_REPLAY_INTERVAL": "1s", **FAST_BUSY})  # fmt: skip
     channel, export = _exporter(srv)
     lock = sqlite3.connect(srv.db_path, timeout=30)
     batches: list[set[str]] = []
@@ -206,7 +209,7 @@ def test_evict_oldest_counts_and_warns_for_what_it_evicts(tmp_path: Path) -> Non
 
 @pytest.mark.timeout(120)
 def test_dlq_files_left_at_shutdown_are_replayed_after_a_restart(tmp_path: Path) -> None:
-    env = {"DLQ_REPLAY_INTERVAL": "1s"}
+    env = {"DLQ_REPLAY_INTERVAL": "1s", **FAST_BUSY}
     srv = start_server(tmp_path, env=env)
     channel, export = _exporter(srv)
     lock = sqlite3.connect(srv.db_path, timeout=30)

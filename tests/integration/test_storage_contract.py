@@ -34,7 +34,7 @@ from otelctx.model import (
     StatusCode,
 )
 from otelctx.storage import open_storage
-from otelctx.storage.base import Storage, StorageError, WriteBatch
+from otelctx.storage.base import Storage, StorageError, StorageUnavailable, WriteBatch
 from tests import backends
 
 T0 = 1_795_000_000_000_000_000
@@ -346,3 +346,25 @@ async def test_sqlite_checkpoints_the_wal_beside_the_writer(tmp_path: Path) -> N
         # the next commit goes on while the loop keeps checkpointing
         await storage.write(WriteBatch(spans=[one_span_trace(i, 5) for i in range(200, 300)]))
         await until_in_the_file(300)
+
+
+async def test_sqlite_busy_timeout_is_how_long_a_locked_commit_waits(tmp_path: Path) -> None:
+    # SQLITE_BUSY_TIMEOUT: a commit blocked by another process's lock gives up after it
+    # (StorageUnavailable, so the writer sends the batch to the DLQ), not after 5 s.
+    import sqlite3
+
+    settings = Settings(db_dsn=str(tmp_path / "db.sqlite"), sqlite_busy_timeout=0.5)
+    async with open_storage(settings) as storage:
+        lock = sqlite3.connect(settings.db_dsn)
+        try:
+            lock.execute("BEGIN EXCLUSIVE")
+            t0 = trio.current_time()
+            with pytest.raises(StorageUnavailable, match="locked"):
+                await storage.write(WriteBatch(spans=[one_span_trace(1, 5)]))
+            waited = trio.current_time() - t0
+            assert 0.4 <= waited < 3, waited
+            lock.rollback()
+            await storage.write(WriteBatch(spans=[one_span_trace(1, 5)]))
+        finally:
+            lock.close()
+        assert await storage.count_rows("spans") == 1
