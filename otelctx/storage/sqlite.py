@@ -284,8 +284,6 @@ class SqliteStorage(PlanQueries):
                     _values_sql("spans", rows.SPAN_COLUMNS, n)
                     + " ON CONFLICT (tenant_id, trace_id, span_id) DO NOTHING"
                 )
-                if kind == "spans_returning":
-                    sql += " RETURNING tenant_id, trace_id, span_id"
             self._statements[(kind, n)] = sql
         return sql
 
@@ -307,16 +305,31 @@ class SqliteStorage(PlanQueries):
     def _insert_spans(
         self, conn: sqlite3.Connection, chunk: list[SpanRecord], shared: rows.SharedJson
     ) -> list[SpanRecord]:
-        """Insert ``chunk``; return the spans that were new (not duplicates)."""
+        """Insert ``chunk``; return the spans that were new (not duplicates).
+
+        One statement when nothing was a duplicate (each statement is one more wait for
+        the GIL, see :meth:`_sql`). Otherwise the rows that went in are the last
+        ``rowcount`` of the table: ``id`` is an INTEGER PRIMARY KEY without AUTOINCREMENT,
+        so each new row gets the largest id so far plus one, and this connection is the
+        only writer inside its transaction.
+        """
         params = list(chain.from_iterable([rows.span_row(s, shared) for s in chunk]))
-        conn.execute("SAVEPOINT spans_chunk")
-        if conn.execute(self._sql("spans", len(chunk)), params).rowcount == len(chunk):
-            conn.execute("RELEASE spans_chunk")
+        cursor = conn.execute(self._sql("spans", len(chunk)), params)
+        inserted = cursor.rowcount
+        if inserted == len(chunk):
             return chunk
-        # Some were duplicates: redo the chunk, this time asking which rows went in.
-        conn.execute("ROLLBACK TO spans_chunk")
-        returned = conn.execute(self._sql("spans_returning", len(chunk)), params).fetchall()
-        conn.execute("RELEASE spans_chunk")
+        if inserted == 0:
+            return []
+        last = cursor.lastrowid
+        returned = conn.execute(
+            "SELECT tenant_id, trace_id, span_id FROM spans WHERE id > ?",
+            (last - inserted if last is not None else 0,),
+        ).fetchall()
+        if last is None or len(returned) != inserted:
+            # ids were not handed out one after the other (the largest id reached 2**63-1)
+            raise StorageError(
+                f"sqlite: write failed: {inserted} spans inserted but {len(returned)} found"
+            )
         return _inserted(chunk, returned)
 
     def _write_sync(self, batch: WriteBatch, replay_key: str | None = None) -> WriteResult:

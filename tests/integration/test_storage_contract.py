@@ -140,6 +140,22 @@ async def test_spans_are_idempotent(storage: Storage) -> None:
     assert await storage.count_rows("spans") == 3
 
 
+async def test_duplicates_scattered_in_a_large_batch_are_counted_once(storage: Storage) -> None:
+    # Every third span of a 1,200-span batch (more than one insert chunk) is already
+    # stored, one is there twice: only the new ones count, in the trace summaries too.
+    def nth(i: int) -> SpanRecord:
+        return span(trace=f"{i // 4:032x}", span_id=f"{i + 1:016x}")
+
+    await storage.write(WriteBatch(spans=[nth(i) for i in range(0, 1200, 3)]))
+    batch = [nth(i) for i in range(1200)] + [nth(1)]
+    result = await storage.write(WriteBatch(spans=batch))
+    assert (result.spans_inserted, result.spans_duplicate) == (800, 401)
+    assert await storage.count_rows("spans") == 1200
+    for trace in (0, 1, 150, 299):
+        detail = await storage.get_trace("t1", f"{trace:032x}")
+        assert detail is not None and detail.summary.span_count == 4, trace
+
+
 async def test_reads_are_scoped_to_a_tenant(storage: Storage) -> None:
     await storage.write(WriteBatch(spans=[span(tenant="t1")], logs=[log("t1")]))
     await storage.write(WriteBatch(spans=[span(tenant="t2", service="other")], logs=[log("t2")]))
