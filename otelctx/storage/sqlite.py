@@ -211,8 +211,8 @@ class SqliteStorage(PlanQueries):
         self._wait_s = 0.0
         self._statements: dict[tuple[str, int], str] = {}
         self._checkpoint_lock = trio.Lock()
-        # set by every write; the checkpoint loop sleeps on it, so an idle database has
-        # no timer running (nor a checkpoint to do)
+        # set by every job on the writer connection (_run); the checkpoint loop sleeps on
+        # it, so an idle database has no timer running (nor a checkpoint to do)
         self._wrote = trio.Event()
 
     @property
@@ -236,15 +236,16 @@ class SqliteStorage(PlanQueries):
             except (OverflowError, ValueError, TypeError) as exc:
                 # a value the driver cannot bind (e.g. an integer beyond 64 bits)
                 raise StorageError(f"sqlite: {what} failed: unstorable value: {exc}") from exc
+            finally:
+                if limiter is self._write_limiter:
+                    self._wrote.set()  # whatever it wrote, the checkpoint loop takes up
 
     # -- writes ---------------------------------------------------------------------------
 
     async def write(self, batch: WriteBatch, *, replay_key: str | None = None) -> WriteResult:
-        result = await self._run(
+        return await self._run(
             self._write_limiter, "write", lambda: self._write_sync(batch, replay_key)
         )
-        self._wrote.set()
-        return result
 
     async def checkpoint_loop(self, interval_s: float = CHECKPOINT_INTERVAL_S) -> None:
         """Checkpoint the WAL ``interval_s`` after a commit (PASSIVE: it never
@@ -320,12 +321,11 @@ class SqliteStorage(PlanQueries):
             return chunk
         if inserted == 0:
             return []
-        last = cursor.lastrowid
+        after = (cursor.lastrowid or 0) - inserted  # the largest id before this insert
         returned = conn.execute(
-            "SELECT tenant_id, trace_id, span_id FROM spans WHERE id > ?",
-            (last - inserted if last is not None else 0,),
+            "SELECT tenant_id, trace_id, span_id FROM spans WHERE id > ?", (after,)
         ).fetchall()
-        if last is None or len(returned) != inserted:
+        if len(returned) != inserted:
             # ids were not handed out one after the other (the largest id reached 2**63-1)
             raise StorageError(
                 f"sqlite: write failed: {inserted} spans inserted but {len(returned)} found"
@@ -548,9 +548,7 @@ class SqliteStorage(PlanQueries):
             f"(SELECT {key} FROM {table} WHERE {column} < ? LIMIT ?)"
         )
         delete = partial(self._delete, Sql(sql, (cutoff_ns, limit)))
-        deleted = await self._run(self._write_limiter, "purge", delete)
-        self._wrote.set()
-        return deleted
+        return await self._run(self._write_limiter, "purge", delete)
 
     def pool_stats(self) -> PoolStats:
         in_use = self._write_limiter.borrowed_tokens + self._read_limiter.borrowed_tokens
