@@ -116,7 +116,8 @@ async def serve(
                 readiness.started.add("graph")
                 async with trio.open_nursery() as pipeline:
                     await pipeline.start(
-                        run_writer, storage, receive, admission, metrics, writer,
+                        partial(run_writer, linger_s=settings.writer_linger), storage,
+                        receive, admission, metrics, writer,
                         settings.writer_max_batch_items, name="writer",
                     )  # fmt: skip
                     readiness.started.add("writer")

@@ -92,6 +92,7 @@ class Settings:
     ingest_queue_max_items: int = 200_000
     ingest_queue_max_mb: int = 256
     writer_max_batch_items: int = 20_000
+    writer_linger: float = 0.05
     ingest_decode_workers: int = 1
     shutdown_timeout: float = 15.0
     db_automigrate: bool = True
@@ -474,6 +475,7 @@ _VARS: tuple[_Var, ...] = (
     _Var("INGEST_QUEUE_MAX_ITEMS", "ingest_queue_max_items", _integer(1000, 10_000_000)),
     _Var("INGEST_QUEUE_MAX_MB", "ingest_queue_max_mb", _integer(1, 16_384)),
     _Var("WRITER_MAX_BATCH_ITEMS", "writer_max_batch_items", _integer(100, 1_000_000)),
+    _Var("WRITER_LINGER", "writer_linger", _duration(0.0, 1.0)),
     _Var("INGEST_DECODE_WORKERS", "ingest_decode_workers", _integer(0, 64)),
     _Var("SHUTDOWN_TIMEOUT", "shutdown_timeout", _duration(1.0, 3600.0)),
     _Var("DB_AUTOMIGRATE", "db_automigrate", _boolean),

@@ -24,6 +24,8 @@ class Submission:
     nbytes: int
     done: trio.Event = field(default_factory=trio.Event)
     error: Exception | None = None
+    # when it was admitted (trio's clock): the writer's linger counts from here
+    queued_at: float = field(default_factory=trio.current_time)
 
 
 class Admission:

@@ -5,6 +5,12 @@ server database) read the submission channel. Each takes everything already wait
 (up to WRITER_MAX_BATCH_ITEMS items) into one transaction, so many concurrent exports
 share one commit; while a commit runs, the next group accumulates.
 
+Linger (WRITER_LINGER): when the previous group held more than one export (clients are
+exporting concurrently), a group also waits for more exports until its first one has
+waited ``linger_s``. A commit's cost is mostly per commit and per page it touches, so
+fewer, larger commits cost much less CPU per item; the price is at most ``linger_s``
+more latency for the acks. A lone client (groups of one) is committed at once.
+
 Resource handling: the writer owns the receive end. When every send end is closed it
 drains what is left, commits it and returns; that is how shutdown flushes.
 
@@ -54,6 +60,7 @@ async def run_writer(
     state: WriterState,
     max_batch_items: int,
     *,
+    linger_s: float = 0.0,
     task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED,
 ) -> None:
     async with receive, trio.open_nursery() as nursery:
@@ -62,7 +69,7 @@ async def run_writer(
         for i in range(storage.write_concurrency):
             nursery.start_soon(
                 _committer, storage, receive.clone(), admission, metrics, state,
-                max_batch_items, name=f"writer-{i}",
+                max_batch_items, linger_s, name=f"writer-{i}",
             )  # fmt: skip
         task_status.started()
 
@@ -74,23 +81,50 @@ async def _committer(
     metrics: Metrics,
     state: WriterState,
     max_batch_items: int,
+    linger_s: float,
 ) -> None:
     async with receive:
+        concurrent = False  # did the previous group hold more than one export?
         while True:
             try:
                 first = await receive.receive()
             except trio.EndOfChannel:
                 return
             group = [first]
-            items = len(first.batch)
-            while items < max_batch_items:
-                try:
-                    sub = receive.receive_nowait()
-                except (trio.WouldBlock, trio.EndOfChannel):
-                    break
-                group.append(sub)
-                items += len(sub.batch)
-            await _commit_group(storage, group, admission, metrics, state)
+            try:
+                items = _take_waiting(receive, group, len(first.batch), max_batch_items)
+                if concurrent and linger_s > 0 and items < max_batch_items:
+                    with trio.move_on_at(first.queued_at + linger_s):
+                        while items < max_batch_items:
+                            sub = await receive.receive()
+                            group.append(sub)
+                            items = _take_waiting(
+                                receive, group, items + len(sub.batch), max_batch_items
+                            )
+            except trio.EndOfChannel:
+                pass  # shutting down: commit what was taken, the next receive returns
+            finally:
+                # also when cancelled while lingering: every export taken is answered
+                await _commit_group(storage, group, admission, metrics, state)
+            concurrent = len(group) > 1
+
+
+def _take_waiting(
+    receive: trio.MemoryReceiveChannel[Submission],
+    group: list[Submission],
+    items: int,
+    max_items: int,
+) -> int:
+    """Move the submissions already waiting into ``group`` until it holds ``max_items``
+    items; return how many it holds."""
+    while items < max_items:
+        try:
+            sub = receive.receive_nowait()
+        except trio.WouldBlock:
+            break
+        group.append(sub)
+        items += len(sub.batch)
+    return items
 
 
 async def _commit_group(

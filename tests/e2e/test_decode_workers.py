@@ -10,6 +10,7 @@ from pathlib import Path
 import grpc
 import pytest
 
+from otelctx.ingest.decoding import INLINE_BODY_BYTES
 from tests.conftest import start_server
 from tests.e2e.test_durability import _request, _stored_span_ids
 
@@ -41,7 +42,8 @@ def test_exports_are_stored_with_and_without_workers(tmp_path: Path, workers: st
                                      response_deserializer=lambda b: b)  # fmt: skip
         sent: set[str] = set()
         for seq in range(10):
-            body, ids = _request(1, seq, spans=200 if seq % 2 else 3)  # worker and inline sizes
+            body, ids = _request(1, seq, spans=1500 if seq % 2 else 3)
+            assert (len(body) >= INLINE_BODY_BYTES) == bool(seq % 2)  # worker and inline sizes
             export(body, timeout=10)
             sent.update(ids)
         channel.close()
@@ -62,7 +64,8 @@ def test_a_killed_decode_worker_does_not_fail_exports(tmp_path: Path) -> None:
                                      response_deserializer=lambda b: b)  # fmt: skip
         sent: set[str] = set()
         for seq in range(5):
-            body, ids = _request(2, seq, spans=200)
+            body, ids = _request(2, seq, spans=1500)
+            assert len(body) >= INLINE_BODY_BYTES  # a worker's size
             export(body, timeout=20)
             sent.update(ids)
         channel.close()
