@@ -36,7 +36,7 @@ import trio
 
 from otelctx.model import LogRecord, Scope, SpanKind, SpanRecord, StatusCode
 from otelctx.storage.base import Storage, WriteBatch
-from otelctx.storage.queries import LogQuery, TraceQuery
+from otelctx.storage.queries import LogQuery, TraceQuery, TraceSort
 from otelctx.storage.sqlite import open_sqlite
 
 TENANT = "default"
@@ -159,6 +159,9 @@ async def main(args: argparse.Namespace) -> None:
             q_traces = TraceQuery(tenant_id=TENANT, services=("svc-07",), start_ns=hour[0],
                                   end_ns=hour[1], limit=20)  # fmt: skip
             q_logs = LogQuery(tenant_id=TENANT, search="timeout", limit=50)
+            q_slowest = TraceQuery(tenant_id=TENANT, sort=TraceSort.DURATION, limit=20)
+            q_slow_hour = TraceQuery(tenant_id=TENANT, min_duration_ns=400_000_000,
+                                     start_ns=hour[0], end_ns=hour[1], limit=20)  # fmt: skip
 
             async def dashboard(_: int) -> Any:
                 d = await storage.dashboard(TENANT, *hour, ())
@@ -170,6 +173,10 @@ async def main(args: argparse.Namespace) -> None:
                  lambda i: storage.get_trace(TENANT, rnd.choice(trace_ids))),
                 ("search_traces service + 1 h, limit 20", 300,
                  lambda i: storage.search_traces(q_traces)),
+                ("search_traces slowest 20, all time", 300,
+                 lambda i: storage.search_traces(q_slowest)),
+                ("search_traces >= 400 ms + 1 h, limit 20", 300,
+                 lambda i: storage.search_traces(q_slow_hour)),
                 ("search_logs 'timeout', limit 50", 300, lambda i: storage.search_logs(q_logs)),
                 ("dashboard + p99, 1 h", 300, dashboard),
                 ("service_map, 1 h", 300, lambda i: storage.service_map(TENANT, *hour)),

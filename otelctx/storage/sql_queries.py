@@ -221,8 +221,16 @@ def trace_search(d: Dialect, q: TraceQuery) -> tuple[Sql, Sql]:
     count_sql = count.sql(f"SELECT count(*) FROM traces t WHERE {_trace_where(count, q)}")
     b = Builder(d)
     where = _trace_where(b, q)
-    key = "t.duration_ns" if q.sort is TraceSort.DURATION else "t.start_time"
     direction = "DESC" if q.descending else "ASC"
+    key = "t.start_time"
+    if q.sort is TraceSort.DURATION:
+        key = "t.duration_ns"
+        if d is Dialect.SQLITE and q.start_ns is None:
+            # Without a window's start, the same order by class first: SQLite reads it from
+            # its duration-class index (sqlite_schema.DURATION_CLASS). A window is read
+            # from its covering (tenant, start, ..., duration) index and sorted; there the
+            # class would cost a row lookup each, as a virtual column.
+            key = f"t.duration_class {direction}, t.duration_ns"
     limit, offset = page_bounds(q.limit, q.offset)
     columns = ", ".join(f"t.{c}" for c in TRACE_ROW_COLUMNS)
     if total_with_page(q):

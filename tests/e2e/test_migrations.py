@@ -13,7 +13,13 @@ import pytest
 
 from otelctx.model import LogRecord, Scope
 from otelctx.storage import rows, sqlite_schema
+from otelctx.storage.mysql import schema as mysql_schema
+from otelctx.storage.postgres import schema as postgres_schema
 from tests import backends
+
+# each backend's schema has its own versions (SQLite's v4 has no PostgreSQL/MySQL twin)
+VERSION = {"sqlite": sqlite_schema.SCHEMA_VERSION, "postgres": postgres_schema.SCHEMA_VERSION,
+           "mysql": mysql_schema.SCHEMA_VERSION}  # fmt: skip
 
 
 def run(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
@@ -63,7 +69,7 @@ OLD_LOG = LogRecord(
     trace_id="a" * 32, span_id="1" * 16, flags=0,
 )  # fmt: skip
 V2_INDEXES = {
-    "idx_traces_tenant_duration", "idx_spans_tenant_start", "idx_logs_tenant_service_ts",
+    "idx_spans_tenant_start", "idx_logs_tenant_service_ts",
     "idx_logs_tenant_severity_ts", "idx_metric_points_tenant_service_name",
 }  # fmt: skip
 V3_TABLES = {"investigations", "graph_snapshots", "drain_templates", "dlq_replays"}
@@ -74,7 +80,12 @@ V3_INDEXES = {
 # the spans index the graph's rebuild reads through (PostgreSQL's holds the id too)
 SPANS_START = {"sqlite": "idx_spans_start", "postgres": "idx_spans_start_id",
                "mysql": "idx_spans_start"}  # fmt: skip
+# what orders traces by duration: SQLite's v4 class index replaced the exact one
+TRACES_DURATION = {"sqlite": "idx_traces_tenant_duration_class",
+                   "postgres": "idx_traces_tenant_duration",
+                   "mysql": "idx_traces_tenant_duration"}  # fmt: skip
 OLD_VERSIONS = [1, 2]
+SQLITE_OLD_VERSIONS = [1, 2, 3]
 
 
 def make_old_sqlite(db: Path, version: int) -> None:
@@ -93,7 +104,7 @@ def make_old_sqlite(db: Path, version: int) -> None:
 def check_current(driver: str, db: Path) -> None:
     """Every version applied once, the indexes and tables of each there, the old log kept."""
     versions = backends.query(driver, db, "SELECT version FROM schema_version ORDER BY 1")
-    assert [r["version"] for r in versions] == list(range(1, sqlite_schema.SCHEMA_VERSION + 1))
+    assert [r["version"] for r in versions] == list(range(1, VERSION[driver] + 1))
     if driver == "sqlite":
         found = backends.query(driver, db, "SELECT name FROM sqlite_master")
     elif driver == "postgres":
@@ -105,12 +116,13 @@ def check_current(driver: str, db: Path) -> None:
                                " UNION SELECT TABLE_NAME FROM information_schema.TABLES"
                                " WHERE TABLE_SCHEMA = DATABASE()")  # fmt: skip
     names = {r["name"] for r in found}
-    assert names >= V2_INDEXES | V3_TABLES | V3_INDEXES | {SPANS_START[driver]}
+    assert names >= V2_INDEXES | V3_TABLES | V3_INDEXES | {SPANS_START[driver],
+                                                            TRACES_DURATION[driver]}  # fmt: skip
     kept = backends.query(driver, db, "SELECT body FROM logs")
     assert kept == [{"body": OLD_LOG.body}]
 
 
-@pytest.mark.parametrize("version", OLD_VERSIONS)
+@pytest.mark.parametrize("version", SQLITE_OLD_VERSIONS)
 def test_sqlite_older_versions_upgrade_in_place(tmp_path: Path, version: int) -> None:
     db = tmp_path / f"v{version}.db"
     make_old_sqlite(db, version)
@@ -128,6 +140,7 @@ def test_sqlite_older_versions_upgrade_in_place(tmp_path: Path, version: int) ->
         # SQLite's window index covers the dashboard's columns and replaces (tenant, start)
         assert "idx_traces_tenant_start_cover" in names
         assert "idx_traces_tenant_start" not in names
+        assert "idx_traces_tenant_duration" not in names  # v4: the class index instead
         assert "logs_fts" in names
         # the log stored before the upgrade is in the search index
         hit = conn.execute("SELECT rowid FROM logs_fts WHERE logs_fts MATCH '\"gateway time\"'")
@@ -178,7 +191,7 @@ def test_server_older_versions_upgrade_in_place(
     refused = run(["serve", "--grpc-port", "0", "--http-port", "0"], env)
     assert refused.returncode == 1
     assert (f"schema is version {version}, this otelctx needs "
-            f"{sqlite_schema.SCHEMA_VERSION}") in refused.stderr  # fmt: skip
+            f"{VERSION[driver]}") in refused.stderr  # fmt: skip
 
     migrated = run(["migrate"], env)
     assert migrated.returncode == 0, migrated.stderr

@@ -165,6 +165,8 @@ def trace_queries(tenant: str) -> list[TraceQuery]:
         r(q, max_duration_ns=100 * MS),
         r(q, min_duration_ns=100 * MS, max_duration_ns=300 * MS, sort=TraceSort.DURATION),
         r(q, start_ns=T0 + 5 * SEC, end_ns=T0 + 12 * SEC),
+        r(q, start_ns=T0 + 5 * SEC, sort=TraceSort.DURATION),
+        r(q, end_ns=T0 + 12 * SEC, sort=TraceSort.DURATION, descending=False),
         r(q, start_ns=T0 + 5 * SEC),
         r(q, end_ns=T0 + 3 * SEC),
         r(q, start_ns=T0 + 2 * SEC, end_ns=T0 + 15 * SEC, services=("search",),
