@@ -1,7 +1,8 @@
 """SQLite write cost per span, by statement: the writer alone, no server, no contention.
 
     .venv/bin/python bench/bench_sqlite_write.py [--spans 300000] [--commit 1000]
-        [--pragma "PRAGMA wal_autocheckpoint=0"] [--drop-index idx_traces_tenant_duration]
+        [--pragma "PRAGMA wal_autocheckpoint=0"] [--drop-index idx_traces_tenant_duration_class]
+        [--wal-pages]
 
 Builds load-test-shaped spans (``loadtest``'s 200 services: 5 operations, 5% errors,
 every 10th trace a parent with 1-3 children), decodes them as the server does, then
@@ -14,6 +15,11 @@ No checkpoint loop runs here (nothing yields to Trio between commits), so the on
 checkpoints are SQLite's own, in the commits: ``--pragma "PRAGMA wal_autocheckpoint=1000"``
 (SQLite's default) is the writer before checkpoints moved beside it, ``--pragma "PRAGMA
 wal_autocheckpoint=0"`` the writer's share after (the defaults keep the 128 MiB backstop).
+
+``--wal-pages`` turns checkpoints off and also prints the WAL pages written per span over
+the second half of the run (a fuller database, as in a long run): what each commit costs
+in page writes, the deterministic figure where CPU times are noisy. The WAL then grows to
+about 1.3 pages (5 KiB) per span in the temporary directory.
 """
 
 from __future__ import annotations
@@ -75,6 +81,11 @@ class Timed:
         return cursor
 
 
+def _size(path: str) -> int:
+    """A file's size (the bench writes synchronously in its Trio task anyway)."""
+    return os.path.getsize(path)
+
+
 async def run(args: argparse.Namespace, spans: list[SpanRecord], path: Path) -> None:
     spent: Counter[str] = Counter()
     async with open_sqlite(str(path)) as storage:
@@ -83,22 +94,34 @@ async def run(args: argparse.Namespace, spans: list[SpanRecord], path: Path) -> 
             writer.execute(pragma).fetchall()
         for index in args.drop_index:
             writer.execute(f"DROP INDEX {index}")
+        if args.wal_pages:
+            writer.execute("PRAGMA wal_autocheckpoint=0").fetchall()
+        page_size = writer.execute("PRAGMA page_size").fetchone()[0]
+        wal = f"{path}-wal"
         storage._writer = Timed(writer, spent)  # type: ignore[assignment]
         rnd = random.Random(5)
         pos = 0
+        half: tuple[int, int] | None = None
         wall0, cpu0 = time.perf_counter(), time.process_time()
         while pos < len(spans):
             size = rnd.randint(args.commit // 2, args.commit * 3 // 2)
             storage._write_sync(WriteBatch(spans=spans[pos : pos + size]))
             pos += size
+            if half is None and pos >= len(spans) // 2:
+                half = pos, _size(wal)
         wall, cpu = time.perf_counter() - wall0, time.process_time() - cpu0
         storage._writer = writer
+        frames = 0.0
+        if half is not None and pos > half[0]:
+            frames = (_size(wal) - half[1]) / (page_size + 24) / (pos - half[0])
     n = len(spans)
     label = " ".join(args.pragma + [f"without {i}" for i in args.drop_index]) or "defaults"
     print(f"{label}: {n / wall:,.0f} spans/s; per span {wall / n * 1e6:.1f} us wall, "
           f"{cpu / n * 1e6:.1f} us CPU")  # fmt: skip
     for what, seconds in spent.most_common(4):
         print(f"  {seconds / n * 1e6:6.1f} us  {what}")
+    if args.wal_pages:  # a frame is a page and its 24-byte header
+        print(f"  {frames:6.2f} WAL pages written per span (second half)")
 
 
 def main() -> None:
@@ -107,6 +130,7 @@ def main() -> None:
     ap.add_argument("--commit", type=int, default=1000, help="mean spans per commit")
     ap.add_argument("--pragma", action="append", default=[])
     ap.add_argument("--drop-index", action="append", default=[])
+    ap.add_argument("--wal-pages", action="store_true", help="no checkpoints; count WAL pages")
     args = ap.parse_args()
     spans = make_spans(args.spans)
     with tempfile.TemporaryDirectory(dir=os.environ.get("BENCH_DIR")) as tmp:

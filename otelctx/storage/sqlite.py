@@ -539,10 +539,7 @@ class SqliteStorage(PlanQueries):
 
     async def purge_batch(self, table: str, cutoff_ns: int, limit: int) -> int:
         column = rows.purge_time_column(table)
-        if table in rows.SURROGATE_ID_TABLES:
-            key = "id"
-        else:  # traces has no rowid (WITHOUT ROWID); the other tables do
-            key = "tenant_id, trace_id" if table == "traces" else "rowid"
+        key = "id" if table in rows.SURROGATE_ID_TABLES else "rowid"
         sql = (
             f"DELETE FROM {table} WHERE ({key}) IN "
             f"(SELECT {key} FROM {table} WHERE {column} < ? LIMIT ?)"

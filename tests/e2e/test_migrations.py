@@ -68,6 +68,8 @@ OLD_LOG = LogRecord(
     body="Payment gateway TIMEOUT after 30s", attributes={}, resource={}, scope=Scope(),
     trace_id="a" * 32, span_id="1" * 16, flags=0,
 )  # fmt: skip
+OLD_TRACE = "b" * 32
+T_OLD = 1_795_000_000_000_000_000
 V2_INDEXES = {
     "idx_spans_tenant_start", "idx_logs_tenant_service_ts",
     "idx_logs_tenant_severity_ts", "idx_metric_points_tenant_service_name",
@@ -99,6 +101,12 @@ def make_old_sqlite(db: Path, version: int) -> None:
         columns = ", ".join(rows.LOG_COLUMNS)
         marks = ", ".join("?" * len(rows.LOG_COLUMNS))
         conn.execute(f"INSERT INTO logs ({columns}) VALUES ({marks})", rows.log_row(OLD_LOG))
+        conn.execute(
+            "INSERT INTO traces (tenant_id, trace_id, root_service, root_operation, root_is_entry,"
+            " root_start, start_time, end_time, duration_ns, span_count, error_count,"
+            " status_code) VALUES (?, ?, 'checkout', 'pay', 1, ?, ?, ?, ?, 3, 1, 2)",
+            ("t1", OLD_TRACE, T_OLD, T_OLD, T_OLD + 250_000_000, 250_000_000),
+        )
 
 
 def check_current(driver: str, db: Path) -> None:
@@ -145,6 +153,17 @@ def test_sqlite_older_versions_upgrade_in_place(tmp_path: Path, version: int) ->
         # the log stored before the upgrade is in the search index
         hit = conn.execute("SELECT rowid FROM logs_fts WHERE logs_fts MATCH '\"gateway time\"'")
         assert hit.fetchall() == [(1,)]
+        # v4 rebuilt traces with a rowid: the trace summary kept, its duration class computed
+        kept = conn.execute("SELECT trace_id, duration_ns, span_count, duration_class"
+                            " FROM traces").fetchall()  # fmt: skip
+        assert kept == [(OLD_TRACE, 250_000_000, 3, 92)]
+        again = conn.execute(  # the upsert's target is now a unique index
+            "INSERT INTO traces (tenant_id, trace_id, root_service, root_operation,"
+            " root_is_entry, root_start, start_time, end_time, duration_ns, span_count,"
+            " error_count, status_code) VALUES ('t1', ?, '', '', 0, 0, 0, 0, 0, 1, 0, 0)"
+            " ON CONFLICT (tenant_id, trace_id) DO UPDATE SET span_count = span_count + 1"
+            " RETURNING span_count", (OLD_TRACE,)).fetchall()  # fmt: skip
+        assert again == [(4,)]
 
 
 def make_old_server(driver: str, version: int) -> None:
