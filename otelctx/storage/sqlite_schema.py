@@ -175,7 +175,9 @@ _V4 = (
     root_is_entry INTEGER NOT NULL, root_start INTEGER NOT NULL,
     start_time INTEGER NOT NULL, end_time INTEGER NOT NULL, duration_ns INTEGER NOT NULL,
     span_count INTEGER NOT NULL, error_count INTEGER NOT NULL, status_code INTEGER NOT NULL,
-    duration_class INTEGER GENERATED ALWAYS AS (""" + DURATION_CLASS + """) VIRTUAL,
+    duration_class INTEGER GENERATED ALWAYS AS ("""
+    + DURATION_CLASS
+    + """) VIRTUAL,
     UNIQUE (tenant_id, trace_id)
 )""",
     f"INSERT INTO traces_v4 ({_TRACE_COLUMNS}) SELECT {_TRACE_COLUMNS} FROM traces"
