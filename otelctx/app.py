@@ -35,6 +35,7 @@ from otelctx.ingest.decoding import open_decoder
 from otelctx.ingest.service import Ingest
 from otelctx.nurseries.dbhealth import run_db_health
 from otelctx.nurseries.dlq import run_dlq_replay
+from otelctx.nurseries.gcpace import run_gc_pacer
 from otelctx.nurseries.graph import GraphService, run_graph
 from otelctx.nurseries.grpc import run_grpc
 from otelctx.nurseries.http import run_http
@@ -104,6 +105,7 @@ async def serve(
             if handle_signals:
                 await root.start(run_signals, stop, root.cancel_scope)
             root.start_soon(run_lag_sampler, metrics, name="lag-sampler")
+            root.start_soon(run_gc_pacer, name="gc-pacer")
             root.start_soon(run_pool_sampler, storage, metrics, name="pool-sampler")
             root.start_soon(
                 run_db_health, storage, db_health, settings.db_health_interval, name="db-health"

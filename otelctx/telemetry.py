@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client import GC_COLLECTOR, CollectorRegistry, Counter, Gauge, Histogram
 
 AUTH_FAILURE_REASONS = ("missing_header", "bad_scheme", "bad_key")
 
@@ -125,6 +125,8 @@ def _graph_metrics(r: CollectorRegistry) -> GraphMetrics:
 
 def create_metrics(driver: str) -> Metrics:
     r = CollectorRegistry(auto_describe=True)
+    # python_gc_*: collections by generation (the GC pacer's rhythm, nurseries/gcpace.py)
+    r.register(GC_COLLECTOR)
     m = Metrics(
         registry=r,
         accepted=Counter(
