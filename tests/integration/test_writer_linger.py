@@ -95,6 +95,15 @@ async def concurrent_group(w: Writer) -> None:
     assert w.state.commits == commits + 1
 
 
+async def lingering(w: Writer, n: int) -> Submission:
+    """After a concurrent group: an export of ``n`` spans, taken and lingering."""
+    await concurrent_group(w)
+    sub = w.submit(n)
+    await settle()
+    assert not sub.done.is_set()
+    return sub
+
+
 async def test_a_lone_client_is_committed_at_once(
     tmp_path: Path, mock_clock: trio.testing.MockClock
 ) -> None:
@@ -153,10 +162,7 @@ async def test_a_full_group_is_committed_without_waiting_for_the_linger(
     tmp_path: Path, mock_clock: trio.testing.MockClock
 ) -> None:
     async with writer(tmp_path, LINGER, max_items=100) as w:
-        await concurrent_group(w)
-        first = w.submit(60)
-        await settle()
-        assert not first.done.is_set()
+        first = await lingering(w, 60)
         second = w.submit(60)  # 120 items >= 100: no more waiting
         await acked(first, second)  # the clock never moved: only the item bound ended it
         assert w.state.commits == 2
@@ -167,10 +173,7 @@ async def test_exports_taken_while_lingering_are_committed_when_the_writer_is_ca
     tmp_path: Path, mock_clock: trio.testing.MockClock
 ) -> None:
     async with writer(tmp_path, LINGER) as w:
-        await concurrent_group(w)
-        sub = w.submit(3)
-        await settle()
-        assert not sub.done.is_set()
+        sub = await lingering(w, 3)
         w.cancel.cancel()  # e.g. a second SIGTERM: the writer stops without draining
         await acked(sub)
         assert await w.storage.count_rows("spans") == 5, "acknowledged, so it is stored"
@@ -180,10 +183,7 @@ async def test_shutdown_commits_a_lingering_group_at_once(
     tmp_path: Path, mock_clock: trio.testing.MockClock
 ) -> None:
     async with writer(tmp_path, LINGER) as w:
-        await concurrent_group(w)
-        sub = w.submit(2)
-        await settle()
-        assert not sub.done.is_set()
+        sub = await lingering(w, 2)
         await w.send.aclose()  # what shutdown does: the channel ends, the writer drains
         await acked(sub)
         assert await w.storage.count_rows("spans") == 4
