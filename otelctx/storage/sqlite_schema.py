@@ -161,7 +161,9 @@ DURATION_CLASS = (
     " + CAST(substr(CAST(duration_ns AS TEXT), 1, 1) AS INTEGER) END"
 )
 
-_TRACE_COLUMNS = (
+# the columns version 4 copies, as they were then (sqlite.py's own list may grow later;
+# a released migration does not)
+_V4_TRACE_COLUMNS = (
     "tenant_id, trace_id, root_service, root_operation, root_is_entry, root_start, "
     "start_time, end_time, duration_ns, span_count, error_count, status_code"
 )
@@ -180,7 +182,7 @@ _V4 = (
     + """) VIRTUAL,
     UNIQUE (tenant_id, trace_id)
 )""",
-    f"INSERT INTO traces_v4 ({_TRACE_COLUMNS}) SELECT {_TRACE_COLUMNS} FROM traces"
+    f"INSERT INTO traces_v4 ({_V4_TRACE_COLUMNS}) SELECT {_V4_TRACE_COLUMNS} FROM traces"
     " ORDER BY start_time",
     "DROP TABLE traces",  # and its indexes
     "ALTER TABLE traces_v4 RENAME TO traces",

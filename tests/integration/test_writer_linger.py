@@ -111,10 +111,7 @@ async def test_a_lone_client_is_committed_at_once(
         for _ in range(3):  # groups of one: never a linger (the clock never moves)
             await acked(w.submit())
         assert w.state.commits == 3
-        await concurrent_group(w)
-        after = w.submit()  # lingers: the previous group was concurrent
-        await settle()
-        assert not after.done.is_set()
+        after = await lingering(w, 1)  # the previous group was concurrent
         mock_clock.jump(LINGER)
         await acked(after)  # a group of one again, so the next is not delayed
         await acked(w.submit())
@@ -126,9 +123,7 @@ async def test_concurrent_clients_share_one_commit_until_the_linger_passes(
     tmp_path: Path, mock_clock: trio.testing.MockClock
 ) -> None:
     async with writer(tmp_path, LINGER) as w:
-        await concurrent_group(w)
-        subs = [w.submit()]
-        await settle()
+        subs = [await lingering(w, 1)]
         mock_clock.jump(LINGER / 2)
         subs += [w.submit(), w.submit()]
         await settle()
