@@ -19,7 +19,7 @@ import logging
 import os
 import sqlite3
 import time
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from contextlib import asynccontextmanager
 from functools import partial
 from itertools import chain
@@ -57,6 +57,8 @@ _VACUUM_ROUNDS = 10_000
 
 # Rows per multi-row INSERT: 18 columns x 500 stays far below SQLITE_MAX_VARIABLE_NUMBER.
 _CHUNK = 500
+# Below _CHUNK rows, a multiple of _STEP rows and then the rest (see _pieces).
+_STEP = 32
 
 _UNAVAILABLE_MARKERS = (
     "locked", "busy", "readonly", "read-only", "disk", "full", "i/o", "unable to open",
@@ -102,7 +104,9 @@ _PURGE_BATCH = 5000
 CHECKPOINT_INTERVAL_S = 0.5
 _AUTOCHECKPOINT_PAGES = 32_768  # 128 MiB of WAL with 4 KiB pages: only if the loop stalls
 _JOURNAL_SIZE_LIMIT = 64 * 1024 * 1024
-_WRITER_STATEMENTS = 24  # prepared statements the writer connection keeps (see _connect)
+# Prepared statements the writer connection keeps (see _connect and _pieces): per table,
+# one of _CHUNK rows, the multiples of _STEP below it and the rests below _STEP.
+_WRITER_STATEMENTS = 4 * (1 + _CHUNK // _STEP + _STEP)
 
 
 def _translate(exc: sqlite3.Error, what: str) -> StorageError:
@@ -117,9 +121,9 @@ def _translate(exc: sqlite3.Error, what: str) -> StorageError:
 def _connect(path: str, *, read_only: bool, busy_timeout_s: float) -> sqlite3.Connection:
     conn = sqlite3.connect(
         path, timeout=busy_timeout_s, isolation_level=None, check_same_thread=False,
-        # A prepared 500-row INSERT holds ~0.7 MiB. The writer's full chunks come back
-        # every commit and stay cached; the varying last chunks would fill the default
-        # 128 entries with statements used once (~90 MiB of RSS).
+        # A prepared 500-row INSERT holds ~0.7 MiB. Cut into _pieces, the writer's
+        # statements come in a few dozen sizes per table and all stay prepared (~25 MiB
+        # at most); parsing one anew each commit cost a tenth of the writer's CPU.
         cached_statements=128 if read_only else _WRITER_STATEMENTS,
     )  # fmt: skip
     conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout_s * 1000)}")
@@ -295,8 +299,7 @@ class SqliteStorage(PlanQueries):
         columns: Sequence[str],
         values: list[tuple[Any, ...]],
     ) -> None:
-        for i in range(0, len(values), _CHUNK):
-            chunk = values[i : i + _CHUNK]
+        for chunk in _pieces(values):
             key = (table, len(chunk))
             sql = self._statements.get(key)
             if sql is None:
@@ -342,11 +345,10 @@ class SqliteStorage(PlanQueries):
             shared = rows.SharedJson()
             spans = batch.spans
             unique: list[SpanRecord] = []
-            for i in range(0, len(spans), _CHUNK):
-                unique.extend(self._insert_spans(conn, spans[i : i + _CHUNK], shared))
+            for piece in _pieces(spans):
+                unique.extend(self._insert_spans(conn, piece, shared))
             deltas = summaries.summarize(unique)
-            for i in range(0, len(deltas), _CHUNK):
-                chunk = deltas[i : i + _CHUNK]
+            for chunk in _pieces(deltas):
                 conn.execute(self._sql("traces", len(chunk)), [
                     v for d in chunk for v in (
                         d.tenant_id, d.trace_id, d.root_service, d.root_operation,
@@ -577,6 +579,24 @@ def _inserted(chunk: list[SpanRecord], returned: list[Any]) -> list[SpanRecord]:
             keys.discard(key)
             out.append(s)
     return out
+
+
+def _pieces(items: list[_T]) -> Iterator[list[_T]]:
+    """``items`` in pieces of _CHUNK, then at most two: a multiple of _STEP and the rest.
+
+    Each size is a statement of its own, and SQLite parses a multi-row INSERT in about
+    the time it takes to run it, so the sizes come from a small set that the writer
+    connection keeps prepared, at the cost of one more statement per table and commit.
+    """
+    n = len(items)
+    full = n - n % _CHUNK
+    for i in range(0, full, _CHUNK):
+        yield items[i : i + _CHUNK]
+    cut = n - (n - full) % _STEP
+    if cut > full:
+        yield items[full:cut]
+    if n > cut:
+        yield items[cut:]
 
 
 def _values_sql(table: str, columns: Sequence[str], n: int) -> str:
