@@ -123,7 +123,7 @@ def _connect(path: str, *, read_only: bool, busy_timeout_s: float) -> sqlite3.Co
         path, timeout=busy_timeout_s, isolation_level=None, check_same_thread=False,
         # A prepared 500-row INSERT holds ~0.7 MiB. Cut into _pieces, the writer's
         # statements come in a few dozen sizes per table and all stay prepared (~25 MiB
-        # at most); parsing one anew each commit cost a tenth of the writer's CPU.
+        # at most); parsing one anew each commit cost a fifth of the writer's CPU.
         cached_statements=128 if read_only else _WRITER_STATEMENTS,
     )  # fmt: skip
     conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout_s * 1000)}")
